@@ -1,0 +1,36 @@
+# A thin layer over CMake. `make test` is what CI runs.
+BUILD     ?= build
+SAN_BUILD ?= build-san
+JOBS      ?= $(shell nproc)
+CMAKE     ?= cmake
+CTEST     ?= ctest
+
+.PHONY: all deps build test test-plain test-san bench clean
+
+all: build
+
+deps:
+	@.ci/install-deps
+
+build: deps
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+# Every test, then every test again under AddressSanitizer (with leak
+# checks) and UndefinedBehaviorSanitizer.
+test: test-plain test-san
+
+test-plain: build
+	$(CTEST) --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-san: deps
+	@$(CMAKE) -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRELAY_ASAN=ON -DRELAY_UBSAN=ON >/dev/null
+	@$(CMAKE) --build $(SAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(CTEST) --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD)/bench/bench_core
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

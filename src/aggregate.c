@@ -1,0 +1,191 @@
+/* aggregate.c - the merge rules of docs/protocol.md section 12.2. */
+#include "aggregate.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <float.h>
+#include <string.h>
+
+int agg_table_init(struct agg_table *t, size_t max_series, size_t max_key_bytes)
+{
+	t->max_series = max_series;
+	return keytab_init(&t->kt, sizeof(struct agg_value), max_key_bytes);
+}
+
+void agg_table_deinit(struct agg_table *t)
+{
+	keytab_deinit(&t->kt);
+}
+
+void agg_table_set_limits(struct agg_table *t, size_t max_series, size_t max_key_bytes)
+{
+	t->max_series = max_series;
+	t->kt.arena_limit = max_key_bytes < UINT32_MAX ? max_key_bytes : UINT32_MAX;
+}
+
+int agg_ages_init(struct agg_ages *a, size_t limit)
+{
+	a->limit = limit;
+	/* Ids are short and few (the limit defaults to 1000); bound the bytes
+	 * generously rather than by a second setting. */
+	return keytab_init(&a->kt, 0, UINT32_MAX);
+}
+
+void agg_ages_deinit(struct agg_ages *a)
+{
+	keytab_deinit(&a->kt);
+}
+
+static void merge(enum meter_type type, struct agg_value *v, const struct sample *s, double now)
+{
+	switch (type) {
+	case METER_COUNTER:
+		v->v.d += s->v.d;
+		break;
+	case METER_MAX:
+		if (s->v.d > v->v.d)
+			v->v.d = s->v.d;
+		break;
+	case METER_GAUGE:
+		v->v.d = s->v.d;
+		if (s->has_extra)
+			v->ttl = s->extra;
+		break;
+	case METER_AGE:
+		/* spectatord would stamp its own receive time; stamping ours, as
+		 * explicit epoch seconds, keeps the age exact despite the window. */
+		v->v.d = s->v.d == 0 ? now : s->v.d;
+		break;
+	case METER_MONO:
+		v->v.d = s->v.d;
+		break;
+	case METER_MONO_U64:
+		v->v.u = s->v.u;
+		break;
+	default:
+		assert(!"pass-through types are never merged");
+	}
+}
+
+/* The first line of a key starts from what an empty meter holds. */
+static void start(enum meter_type type, struct agg_value *v)
+{
+	if (type == METER_MAX)
+		v->v.d = -DBL_MAX;
+}
+
+enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
+				    const struct sample *s, double now)
+{
+	uint8_t kind = (uint8_t)meter_symbol[s->type];
+	uint64_t h = keytab_hash(kind, s->id, s->id_len);
+	struct keytab_entry *e = keytab_find(&t->kt, h, kind, s->id, s->id_len);
+	bool new_age = false;
+
+	if (!e) {
+		if (t->kt.count >= t->max_series)
+			return REJECT_SERIES_LIMIT;
+		if (s->type == METER_AGE && !keytab_find(&ages->kt, h, kind, s->id, s->id_len)) {
+			struct keytab_entry *ae;
+			if (ages->kt.count >= ages->limit ||
+			    keytab_insert(&ages->kt, h, kind, s->id, s->id_len, &ae) != 0)
+				return REJECT_AGE_GAUGE_LIMIT;
+			new_age = true;
+		}
+		if (keytab_insert(&t->kt, h, kind, s->id, s->id_len, &e) != 0) {
+			if (new_age)
+				keytab_remove(&ages->kt, h, kind, s->id, s->id_len);
+			return REJECT_SERIES_LIMIT;
+		}
+		start(s->type, keytab_val(e));
+	}
+	merge(s->type, keytab_val(e), s, now);
+	return REJECT_NONE;
+}
+
+static enum meter_type entry_type(const struct keytab *kt, const struct keytab_entry *e)
+{
+	return (enum meter_type)meter_from_symbol(keytab_kind(kt, e));
+}
+
+size_t agg_table_fold(struct agg_table *newer, const struct agg_table *older, size_t from)
+{
+	size_t dropped = 0;
+
+	for (size_t i = from; i < older->kt.count; i++) {
+		struct keytab_entry *oe = keytab_at(&older->kt, i);
+		const struct agg_value *ov = keytab_val(oe);
+		uint8_t kind = keytab_kind(&older->kt, oe);
+		const char *key = keytab_key(&older->kt, oe);
+		uint64_t h = keytab_hash(kind, key, oe->key_len);
+		struct keytab_entry *ne = keytab_find(&newer->kt, h, kind, key, oe->key_len);
+
+		if (!ne) {
+			if (newer->kt.count >= newer->max_series ||
+			    keytab_insert(&newer->kt, h, kind, key, oe->key_len, &ne) != 0) {
+				dropped++;
+				continue;
+			}
+			*(struct agg_value *)keytab_val(ne) = *ov;
+			continue;
+		}
+
+		struct agg_value *nv = keytab_val(ne);
+		switch (entry_type(&older->kt, oe)) {
+		case METER_COUNTER:
+			nv->v.d = ov->v.d + nv->v.d;
+			break;
+		case METER_MAX:
+			if (ov->v.d > nv->v.d)
+				nv->v.d = ov->v.d;
+			break;
+		case METER_GAUGE:
+			if (nv->ttl == 0)
+				nv->ttl = ov->ttl;
+			break;
+		default:
+			break; /* last value: the newer one stands */
+		}
+	}
+	return dropped;
+}
+
+void agg_table_clear(struct agg_table *t)
+{
+	keytab_clear(&t->kt);
+}
+
+bool agg_entry_emits(const struct agg_table *t, size_t i)
+{
+	struct keytab_entry *e = keytab_at(&t->kt, i);
+	const struct agg_value *v = keytab_val(e);
+
+	switch (entry_type(&t->kt, e)) {
+	case METER_COUNTER:
+		return v->v.d != 0;
+	case METER_MAX:
+		return v->v.d != -DBL_MAX;
+	default:
+		return true;
+	}
+}
+
+size_t agg_ages_count(const struct agg_ages *a)
+{
+	return a->kt.count;
+}
+
+bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len)
+{
+	return keytab_find(&a->kt, keytab_hash('A', id, len), 'A', id, len) != NULL;
+}
+
+int agg_ages_forget(struct agg_ages *a, const char *id, size_t len)
+{
+	return keytab_remove(&a->kt, keytab_hash('A', id, len), 'A', id, len);
+}
+
+void agg_ages_forget_all(struct agg_ages *a)
+{
+	keytab_clear(&a->kt);
+}

@@ -1,0 +1,86 @@
+/* aggregate.h - one window's merged state, and the age-gauge set. Pure.
+ *
+ * A window table maps (type, canonical id) to what spectatord would have
+ * made of every line for that key in the window (docs/protocol.md 12.2):
+ *
+ *     c  the sum of the deltas, in arrival order
+ *     m  the maximum
+ *     g  the last value (NaN included) and the TTL of the last line that had one
+ *     C  the last value          U  the last value, as uint64
+ *     A  the last value, 0 rewritten to the receive time
+ *
+ * Timers, distribution summaries and X lines cannot be merged; they never
+ * enter a table (see encode.h for how they are packed).
+ *
+ * The age-gauge set outlives windows: spectatord keeps an age gauge until it
+ * restarts, and drops new ids past its limit silently, so the relay refuses
+ * them visibly instead. */
+#ifndef RELAY_AGGREGATE_H
+#define RELAY_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keytab.h"
+#include "metric.h"
+
+struct agg_value {
+	union {
+		double d;
+		uint64_t u;
+	} v;
+	int64_t ttl; /* g only: seconds, 0 when no line in the window had one */
+};
+
+struct agg_table {
+	struct keytab kt;  /* keys: kind = type symbol, bytes = canonical id */
+	size_t max_series; /* distinct keys in one window */
+};
+
+struct agg_ages {
+	struct keytab kt;  /* kind 'A', bytes = canonical id; no record */
+	size_t limit;
+};
+
+/* Both return 0 or -ENOMEM. max_key_bytes bounds the key arena, so that long
+ * ids cannot take memory that max_series alone would not limit. */
+int agg_table_init(struct agg_table *t, size_t max_series, size_t max_key_bytes);
+void agg_table_deinit(struct agg_table *t);
+void agg_table_set_limits(struct agg_table *t, size_t max_series, size_t max_key_bytes);
+
+int agg_ages_init(struct agg_ages *a, size_t limit);
+void agg_ages_deinit(struct agg_ages *a);
+
+/* Merges one accepted, mergeable sample (not meter_is_passthrough()). now is
+ * the receive time in epoch seconds, for A lines whose value is 0. The sample
+ * is only read. Returns REJECT_NONE, REJECT_SERIES_LIMIT (a new key past
+ * max_series, max_key_bytes or memory) or REJECT_AGE_GAUGE_LIMIT. */
+enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
+				    const struct sample *s, double now);
+
+/* Folds entries [from, end) of older, a window that could not be delivered,
+ * into newer, as if their lines had arrived before newer's: sums add, maxima
+ * combine, newer's last values win. Keys new to newer count against its
+ * max_series; those that do not fit are dropped. Returns how many were. */
+size_t agg_table_fold(struct agg_table *newer, const struct agg_table *older, size_t from);
+
+/* Empties the table; memory shrinks toward the working set (keytab_clear()). */
+void agg_table_clear(struct agg_table *t);
+
+static inline size_t agg_table_count(const struct agg_table *t)
+{
+	return t->kt.count;
+}
+
+/* Whether entry i produces a line: a counter that summed to 0 or a max gauge
+ * that never rose above -DBL_MAX would change nothing in spectatord. */
+bool agg_entry_emits(const struct agg_table *t, size_t i);
+
+size_t agg_ages_count(const struct agg_ages *a);
+bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len);
+/* Frees one slot. Returns 0 or -ENOENT. */
+int agg_ages_forget(struct agg_ages *a, const char *id, size_t len);
+void agg_ages_forget_all(struct agg_ages *a);
+
+#endif

@@ -1,0 +1,74 @@
+/* numfmt.c - shortest round-trip doubles and exact integers.
+ *
+ * Locale: snprintf's "%g" would print a decimal comma under a de_DE
+ * LC_NUMERIC. The relay never calls setlocale(), so the "C" locale applies;
+ * numfmt_double() still replaces a stray ',' so that no locale can change a
+ * value on the wire. */
+#include "numfmt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t numfmt_u64(char *dst, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	dst[n] = '\0';
+	return n;
+}
+
+size_t numfmt_i64(char *dst, int64_t v)
+{
+	if (v >= 0)
+		return numfmt_u64(dst, (uint64_t)v);
+	dst[0] = '-';
+	/* Negate in unsigned arithmetic: -INT64_MIN overflows int64. */
+	return 1 + numfmt_u64(dst + 1, 0 - (uint64_t)v);
+}
+
+static size_t fix_decimal_point(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == ',')
+			s[i] = '.';
+	return n;
+}
+
+size_t numfmt_double(char *dst, double v)
+{
+	if (isnan(v))
+		return (size_t)(memcpy(dst, "nan", 4), 3);
+	if (isinf(v))
+		return v > 0 ? (memcpy(dst, "inf", 4), 3) : (memcpy(dst, "-inf", 5), 4);
+
+	/* Integers below 2^53 are exact in both directions; most counter sums
+	 * take this path, which costs no snprintf. */
+	if (v == trunc(v) && fabs(v) < 9007199254740992.0) {
+		if (v == 0)
+			return signbit(v) ? (memcpy(dst, "-0", 3), 2) : (memcpy(dst, "0", 2), 1);
+		return numfmt_i64(dst, (int64_t)v);
+	}
+
+	/* 15 significant digits are enough for most values a client prints;
+	 * 17 always round-trip. Try the short form first and keep it only if it
+	 * reads back to the same bits. */
+	int n = snprintf(dst, NUMFMT_MAX, "%.15g", v);
+	fix_decimal_point(dst, (size_t)n);
+	if (strtod(dst, NULL) == v)
+		return (size_t)n;
+	n = snprintf(dst, NUMFMT_MAX, "%.16g", v);
+	fix_decimal_point(dst, (size_t)n);
+	if (strtod(dst, NULL) == v)
+		return (size_t)n;
+	n = snprintf(dst, NUMFMT_MAX, "%.17g", v);
+	return fix_decimal_point(dst, (size_t)n);
+}

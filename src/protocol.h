@@ -1,0 +1,75 @@
+/* protocol.h - SpectatorD datagrams to validated samples. Pure: no I/O, no
+ * globals, no allocation after proto_parser_init().
+ *
+ * A datagram holds lines separated by '\n'. Each line is
+ *
+ *     line   = type [ "," extra ] ":" name *( "," key "=" value ) ":" number
+ *     type   = "A" / "c" / "C" / "d" / "D" / "g" / "m" / "t" / "T" / "U" / "X"
+ *     extra  = *ws [ "+" / "-" ] 1*DIGIT        ; g: TTL seconds, X: epoch ms
+ *     number = *ws decimal-or-inf-or-nan *ws   ; U: *ws ["+"] 1*DIGIT ["." *DIGIT] *ws
+ *
+ * and is accepted only if spectatord would accept it and would do with it what
+ * the sender evidently meant; the order of checks and the reason for every
+ * refusal follow docs/protocol.md section 12.7 and tests/data/protocol-vectors.tsv.
+ */
+#ifndef RELAY_PROTOCOL_H
+#define RELAY_PROTOCOL_H
+
+#include <locale.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metric.h"
+
+/* No datagram carries more: the unix listener reads 65535 bytes at most and
+ * UDP payloads are smaller still. Longer lines are refused as too-long. */
+#define PROTO_MAX_LINE 65535u
+
+struct proto_tag {
+	uint32_t key_off, key_len; /* into the line, then into the scratch copy */
+	uint32_t val_off, val_len;
+	uint32_t order;            /* position on the line: later wins on duplicates */
+};
+
+/* Scratch space for one parser; owned by whoever owns the loop that parses. */
+struct proto_parser {
+	size_t max_line;           /* longest canonical line, '\n' included */
+	struct proto_tag *tags;    /* PROTO_MAX_LINE / 4 + 1 entries */
+	char *scratch;             /* replaced tag bytes, PROTO_MAX_LINE */
+	char *id;                  /* canonical id when it had to be rebuilt */
+	char *num;                 /* NUL-terminated copy of a number for strtod */
+	locale_t c_locale;         /* strtod_l: values never depend on the locale */
+};
+
+/* Allocates the scratch buffers. max_line is the upstream datagram size: a
+ * line whose canonical form plus '\n' is longer is refused as too-long.
+ * Returns 0 or -ENOMEM. */
+int proto_parser_init(struct proto_parser *ps, size_t max_line);
+void proto_parser_deinit(struct proto_parser *ps);
+void proto_parser_set_max_line(struct proto_parser *ps, size_t max_line);
+
+/* Walks the lines of one datagram. Framing is the relay's, not spectatord's:
+ * the datagram ends at its first NUL byte, lines end at '\n', empty lines are
+ * skipped wherever they are. */
+struct proto_lines {
+	const char *p, *end;
+	bool nul_cut;              /* the datagram had a NUL; bytes after it are ignored */
+	bool truncated;            /* the kernel cut the datagram: the last line is partial */
+};
+
+/* buf is borrowed for as long as the walk and the samples it yields live. */
+void proto_lines_init(struct proto_lines *it, const char *buf, size_t len, bool truncated);
+
+/* Yields the next non-empty line, without its '\n'. Returns false at the end.
+ * *partial is set for the unterminated last line of a truncated datagram,
+ * which the caller must refuse as REJECT_TRUNCATED rather than parse. */
+bool proto_lines_next(struct proto_lines *it, const char **line, size_t *len, bool *partial);
+
+/* Parses one line (no '\n'; any bytes). Returns REJECT_NONE and fills *out, or
+ * the reason the line is refused (then *out is unspecified). out->id borrows
+ * from line or from ps, until the next call. */
+enum reject_reason proto_parse_line(struct proto_parser *ps, const char *line, size_t len,
+				    struct sample *out);
+
+#endif

@@ -1,0 +1,542 @@
+/* test_aggregate.c - merge rules, limits and folding, checked against an
+ * independent reference on a fixed-seed random workload. */
+#include <check.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "encode.h"
+#include "protocol.h"
+
+static struct proto_parser ps;
+
+static void setup(void)
+{
+	ck_assert_int_eq(proto_parser_init(&ps, 61440), 0);
+}
+
+static void teardown(void)
+{
+	proto_parser_deinit(&ps);
+}
+
+static enum reject_reason rec(struct agg_table *t, struct agg_ages *ages, const char *line,
+			      double now)
+{
+	struct sample s;
+	enum reject_reason r = proto_parse_line(&ps, line, strlen(line), &s);
+
+	ck_assert_msg(r == REJECT_NONE, "%s: %s", line, reject_reason_name[r]);
+	return agg_table_record(t, ages, &s, now);
+}
+
+static const struct agg_value *val(const struct agg_table *t, char sym, const char *id)
+{
+	struct keytab_entry *e =
+		keytab_find(&t->kt, keytab_hash((uint8_t)sym, id, strlen(id)), (uint8_t)sym, id,
+			    strlen(id));
+	ck_assert_msg(e != NULL, "%c:%s not in the table", sym, id);
+	return keytab_val(e);
+}
+
+/* ------------------------------------------------------------------------
+ * Rules
+ * ------------------------------------------------------------------------ */
+
+START_TEST(each_type_merges_by_its_rule)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	const char *lines[] = {
+		"c:n:1",       "c:n:2.5",    "c:n:0",    "m:n:3",  "m:n:-5",    "m:n:7",
+		"g,60:n:1",    "g:n:2",      "g:n:nan",  "C:n:10", "C:n:4",     "U:n:18446744073709551615",
+		"U:n:9007199254740993",      "A:n:100",  "A:n:50", "g,30:t:1",  "g,40:t:2",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		ck_assert_int_eq(rec(&t, &ages, lines[i], 1e9), REJECT_NONE);
+
+	ck_assert(val(&t, 'c', "n")->v.d == 3.5);
+	ck_assert(val(&t, 'm', "n")->v.d == 7);
+	ck_assert(isnan(val(&t, 'g', "n")->v.d));     /* NaN is a last value too */
+	ck_assert_int_eq(val(&t, 'g', "n")->ttl, 60); /* from the last line that had one */
+	ck_assert_int_eq(val(&t, 'g', "t")->ttl, 40);
+	ck_assert(val(&t, 'C', "n")->v.d == 4);       /* last, not max */
+	ck_assert(val(&t, 'U', "n")->v.u == 9007199254740993ull);
+	ck_assert(val(&t, 'A', "n")->v.d == 50);      /* last, even backwards */
+	ck_assert_uint_eq(agg_table_count(&t), 7);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(age_zero_becomes_the_receive_time)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	ck_assert_int_eq(rec(&t, &ages, "A:a:0", 1764089000.125), REJECT_NONE);
+	ck_assert(val(&t, 'A', "a")->v.d == 1764089000.125);
+	ck_assert_int_eq(rec(&t, &ages, "A:b:-0", 1764089001.5), REJECT_NONE);
+	ck_assert(val(&t, 'A', "b")->v.d == 1764089001.5);
+	ck_assert_int_eq(rec(&t, &ages, "A:c:0.0", 7), REJECT_NONE);
+	ck_assert(val(&t, 'A', "c")->v.d == 7);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(counters_and_max_gauges_that_change_nothing_emit_nothing)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	rec(&t, &ages, "c:zero:0", 0);
+	rec(&t, &ages, "c:zero:-0", 0);
+	rec(&t, &ages, "m:low:-1.7976931348623157e308", 0);
+	rec(&t, &ages, "c:one:1", 0);
+	ck_assert(!agg_entry_emits(&t, 0));
+	ck_assert(!agg_entry_emits(&t, 1));
+	ck_assert(agg_entry_emits(&t, 2));
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Limits
+ * ------------------------------------------------------------------------ */
+
+START_TEST(series_limit_refuses_only_new_keys)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, 3, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	ck_assert_int_eq(rec(&t, &ages, "c:a:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "c:b:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "C:a:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "c:c:1", 0), REJECT_SERIES_LIMIT);
+	ck_assert_int_eq(rec(&t, &ages, "c:a:1", 0), REJECT_NONE);
+	ck_assert(val(&t, 'c', "a")->v.d == 2);
+	/* A refused age gauge does not take a slot. */
+	ck_assert_int_eq(rec(&t, &ages, "A:x:1", 0), REJECT_SERIES_LIMIT);
+	ck_assert_uint_eq(agg_ages_count(&ages), 0);
+	agg_table_clear(&t);
+	ck_assert_int_eq(rec(&t, &ages, "c:c:1", 0), REJECT_NONE);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(key_bytes_limit_refuses_long_new_keys)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+	char line[200];
+
+	ck_assert_int_eq(agg_table_init(&t, 1000, 100), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	snprintf(line, sizeof(line), "c:%090d:1", 1);
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
+	snprintf(line, sizeof(line), "c:%090d:1", 2);
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_SERIES_LIMIT);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(age_gauge_limit_outlives_windows)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 2), 0);
+	ck_assert_int_eq(rec(&t, &ages, "A:a:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:b,k=v:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:c:1", 0), REJECT_AGE_GAUGE_LIMIT);
+	ck_assert_int_eq(rec(&t, &ages, "A:a:2", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "c:c:1", 0), REJECT_NONE); /* other types are not limited */
+	agg_table_clear(&t);
+	ck_assert_int_eq(rec(&t, &ages, "A:b,k=v:1", 0), REJECT_NONE); /* known ids always pass */
+	ck_assert_int_eq(rec(&t, &ages, "A:c:1", 0), REJECT_AGE_GAUGE_LIMIT);
+	ck_assert(agg_ages_contains(&ages, "b,k=v", 5));
+	ck_assert_int_eq(agg_ages_forget(&ages, "a", 1), 0);
+	ck_assert_int_eq(agg_ages_forget(&ages, "a", 1), -ENOENT);
+	ck_assert_int_eq(rec(&t, &ages, "A:c:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:d:1", 0), REJECT_AGE_GAUGE_LIMIT);
+	agg_ages_forget_all(&ages);
+	ck_assert_uint_eq(agg_ages_count(&ages), 0);
+	ck_assert_int_eq(rec(&t, &ages, "A:d:1", 0), REJECT_NONE);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Folding an undelivered window into the next
+ * ------------------------------------------------------------------------ */
+
+START_TEST(fold_treats_the_older_window_as_earlier_lines)
+{
+	struct agg_table older, newer;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&older, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&newer, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	const char *old_lines[] = { "c:x:1.5", "g,60:y:3", "g:z:4", "m:w:7",
+				    "C:v:10",  "U:u:5",    "A:a:1", "g,20:q:1" };
+	const char *new_lines[] = { "c:x:2", "g:y:5", "m:w:3", "C:v:12", "g,30:q:2", "c:only.new:1" };
+	for (size_t i = 0; i < 8; i++)
+		rec(&older, &ages, old_lines[i], 0);
+	for (size_t i = 0; i < 6; i++)
+		rec(&newer, &ages, new_lines[i], 0);
+
+	ck_assert_uint_eq(agg_table_fold(&newer, &older, 0), 0);
+	ck_assert(val(&newer, 'c', "x")->v.d == 3.5);
+	ck_assert(val(&newer, 'g', "y")->v.d == 5);
+	ck_assert_int_eq(val(&newer, 'g', "y")->ttl, 60); /* newer had no TTL line */
+	ck_assert(val(&newer, 'g', "z")->v.d == 4);
+	ck_assert(val(&newer, 'm', "w")->v.d == 7);
+	ck_assert(val(&newer, 'C', "v")->v.d == 12);
+	ck_assert(val(&newer, 'U', "u")->v.u == 5);
+	ck_assert(val(&newer, 'A', "a")->v.d == 1);
+	ck_assert(val(&newer, 'g', "q")->v.d == 2);
+	ck_assert_int_eq(val(&newer, 'g', "q")->ttl, 30);
+	ck_assert_uint_eq(agg_table_count(&newer), 9);
+	agg_table_deinit(&older);
+	agg_table_deinit(&newer);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(fold_starts_at_the_cursor_and_respects_the_limit)
+{
+	struct agg_table older, newer;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&older, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&newer, 3, 1 << 20), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	const char *lines[] = { "c:a:1", "c:b:1", "c:c:1", "c:d:1", "c:e:1" };
+	for (size_t i = 0; i < 5; i++)
+		rec(&older, &ages, lines[i], 0);
+	rec(&newer, &ages, "c:x:1", 0);
+	/* a and b were delivered; c, d, e were not, and only two fit. */
+	ck_assert_uint_eq(agg_table_fold(&newer, &older, 2), 1);
+	ck_assert_uint_eq(agg_table_count(&newer), 3);
+	ck_assert(val(&newer, 'c', "c")->v.d == 1);
+	ck_assert(val(&newer, 'c', "d")->v.d == 1);
+	agg_table_deinit(&older);
+	agg_table_deinit(&newer);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Property: random lines, merged, encoded and parsed back, equal a fold
+ * computed by an independent reference.
+ * ------------------------------------------------------------------------ */
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+#define NSERIES 400
+#define NLINES 60000
+#define MAXTAGS 5
+
+struct spec {
+	char type;
+	char name[32];
+	int ntags;
+	char key[MAXTAGS][16], value[MAXTAGS][16];
+};
+
+struct expect {
+	char key[256]; /* "t:canonical id" */
+	double d;
+	uint64_t u;
+	int64_t ttl;
+	bool seen;
+};
+
+static int expect_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct expect *)a)->key, ((const struct expect *)b)->key);
+}
+
+/* The reference identity, written without looking at protocol.c. */
+static void reference_key(const struct spec *sp, const int *order, char *out)
+{
+	char keys[MAXTAGS][16], vals[MAXTAGS][16];
+	int n = 0;
+
+	for (int i = 0; i < sp->ntags; i++) {
+		char k[16], v[16];
+		strcpy(k, sp->key[order[i]]);
+		strcpy(v, sp->value[order[i]]);
+		for (char *c = k; *c; c++)
+			if (!strchr("-._~^", *c) && !(*c >= '0' && *c <= '9') &&
+			    !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z'))
+				*c = '_';
+		for (char *c = v; *c; c++)
+			if (!strchr("-._~^", *c) && !(*c >= '0' && *c <= '9') &&
+			    !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z'))
+				*c = '_';
+		int j;
+		for (j = 0; j < n && strcmp(keys[j], k) != 0; j++)
+			;
+		strcpy(keys[j], k);
+		strcpy(vals[j], v);
+		if (j == n)
+			n++;
+	}
+	for (int i = 0; i < n; i++) /* selection sort by key */
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(keys[j], keys[i]) < 0) {
+				char t[16];
+				strcpy(t, keys[i]), strcpy(keys[i], keys[j]), strcpy(keys[j], t);
+				strcpy(t, vals[i]), strcpy(vals[i], vals[j]), strcpy(vals[j], t);
+			}
+	char name[32];
+	strcpy(name, sp->name);
+	for (char *c = name; *c; c++)
+		if (*c == ' ' || *c == '@' || (unsigned char)*c >= 0x80)
+			*c = '_';
+	int w = sprintf(out, "%c:%s", sp->type, name);
+	for (int i = 0; i < n; i++)
+		w += sprintf(out + w, ",%s=%s", keys[i], vals[i]);
+}
+
+START_TEST(random_workload_matches_reference_fold)
+{
+	static struct spec specs[NSERIES];
+	static struct expect ex[NSERIES * 120];
+	size_t nex = 0;
+	const char types[] = "cmgCUA";
+	const char *odd[] = { "plain", "sp ace", "at@x", "caf\xc3\xa9", "k", "dup" };
+
+	for (int i = 0; i < NSERIES; i++) {
+		struct spec *sp = &specs[i];
+		sp->type = types[rnd() % 6];
+		snprintf(sp->name, sizeof(sp->name), "%s.%d", odd[rnd() % 4], i);
+		sp->ntags = (int)(rnd() % (MAXTAGS + 1));
+		for (int j = 0; j < sp->ntags; j++) {
+			/* Some keys repeat within a series, and some collide only
+			 * after replacement. */
+			switch (rnd() % 4) {
+			case 0: snprintf(sp->key[j], 16, "dup"); break;
+			case 1: snprintf(sp->key[j], 16, "a b"); break;
+			case 2: snprintf(sp->key[j], 16, "a_b"); break;
+			default: snprintf(sp->key[j], 16, "k%d", (int)(rnd() % 9)); break;
+			}
+			snprintf(sp->value[j], 16, "%s%d", odd[rnd() % 6], (int)(rnd() % 3));
+		}
+	}
+
+	struct agg_table t;
+	struct agg_ages ages;
+	ck_assert_int_eq(agg_table_init(&t, NSERIES * 200, 1 << 26), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, NSERIES * 200), 0);
+
+	/* Lines go out in datagrams of up to 7 lines, as batching clients send. */
+	static char dg[8192];
+	size_t dlen = 0;
+	int in_dg = 0;
+	const double now = 1764089000.5;
+
+	for (int i = 0; i < NLINES; i++) {
+		const struct spec *sp = &specs[rnd() % NSERIES];
+		int order[MAXTAGS];
+		for (int j = 0; j < sp->ntags; j++)
+			order[j] = j;
+		for (int j = sp->ntags - 1; j > 0; j--) {
+			int k = (int)(rnd() % (uint64_t)(j + 1)), x = order[j];
+			order[j] = order[k];
+			order[k] = x;
+		}
+		char key[256], line[512];
+		reference_key(sp, order, key);
+		int n = snprintf(line, sizeof(line), "%c", sp->type);
+		int64_t ttl = 0;
+		if (sp->type == 'g' && rnd() % 3 == 0) {
+			ttl = 1 + (int64_t)(rnd() % 600);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ",%lld", (long long)ttl);
+		}
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ":%s", sp->name);
+		for (int j = 0; j < sp->ntags; j++)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ",%s=%s",
+				      sp->key[order[j]], sp->value[order[j]]);
+
+		double d = 0;
+		uint64_t u = 0;
+		switch (sp->type) {
+		case 'c': d = (double)(rnd() % 1000) / (rnd() % 2 ? 1 : 8); break;
+		case 'm': d = (double)(int64_t)(rnd() % 20001 - 10000) / 3.0; break;
+		case 'g': d = rnd() % 17 == 0 ? NAN : (double)(rnd() % 100000) / 7.0; break;
+		case 'C': d = (double)(rnd() % 1000000) / 10.0; break;
+		case 'U': u = rnd(); break;
+		case 'A': d = rnd() % 4 == 0 ? 0 : (double)(1700000000 + rnd() % 1000); break;
+		}
+		if (sp->type == 'U')
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ":%llu", (unsigned long long)u);
+		else if (isnan(d))
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ":nan");
+		else
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ":%.17g", d);
+
+		/* Reference fold. */
+		size_t e;
+		for (e = 0; e < nex && strcmp(ex[e].key, key) != 0; e++)
+			;
+		if (e == nex) {
+			ck_assert_uint_lt(nex, sizeof(ex) / sizeof(ex[0]));
+			memset(&ex[e], 0, sizeof(ex[e]));
+			strcpy(ex[e].key, key);
+			ex[e].d = sp->type == 'm' ? -DBL_MAX : 0;
+			nex++;
+		}
+		switch (sp->type) {
+		case 'c': ex[e].d += d; break;
+		case 'm': ex[e].d = d > ex[e].d ? d : ex[e].d; break;
+		case 'g': ex[e].d = d; ex[e].ttl = ttl ? ttl : ex[e].ttl; break;
+		case 'C': ex[e].d = d; break;
+		case 'U': ex[e].u = u; break;
+		case 'A': ex[e].d = d == 0 ? now : d; break;
+		}
+
+		memcpy(dg + dlen, line, (size_t)n);
+		dlen += (size_t)n;
+		dg[dlen++] = '\n';
+		if (++in_dg == 7 || i == NLINES - 1) {
+			struct proto_lines it;
+			const char *l;
+			size_t ln;
+			bool partial;
+			proto_lines_init(&it, dg, dlen - 1, false); /* no trailing '\n', like Go/py */
+			while (proto_lines_next(&it, &l, &ln, &partial)) {
+				struct sample s;
+				enum reject_reason r = proto_parse_line(&ps, l, ln, &s);
+				ck_assert_msg(r == REJECT_NONE, "%.*s: %s", (int)ln, l,
+					      reject_reason_name[r]);
+				ck_assert_int_eq(agg_table_record(&t, &ages, &s, now), REJECT_NONE);
+			}
+			dlen = 0;
+			in_dg = 0;
+		}
+	}
+	ck_assert_uint_eq(agg_table_count(&t), nex);
+	qsort(ex, nex, sizeof(ex[0]), expect_cmp);
+
+	/* Encode into small datagrams, then read every line back. */
+	static char out[1400];
+	struct packer pk;
+	size_t cursor = 0, lines_out = 0, datagrams = 0;
+	packer_init(&pk, out, sizeof(out));
+	while (cursor < agg_table_count(&t)) {
+		packer_reset(&pk);
+		packer_add_table(&pk, &t, &cursor);
+		ck_assert_uint_le(pk.len, sizeof(out));
+		if (pk.len == 0)
+			continue;
+		datagrams++;
+		ck_assert_int_eq(out[pk.len - 1], '\n');
+		ck_assert_int_ne(out[0], '\n');
+		struct proto_lines it;
+		const char *l;
+		size_t ln;
+		bool partial;
+		proto_lines_init(&it, out, pk.len, false);
+		while (proto_lines_next(&it, &l, &ln, &partial)) {
+			struct sample s;
+			ck_assert_int_eq(proto_parse_line(&ps, l, ln, &s), REJECT_NONE);
+			struct expect probe;
+			snprintf(probe.key, sizeof(probe.key), "%c:%.*s", meter_symbol[s.type],
+				 (int)s.id_len, s.id);
+			struct expect *x = bsearch(&probe, ex, nex, sizeof(ex[0]), expect_cmp);
+			ck_assert_msg(x != NULL, "unexpected %s", probe.key);
+			ck_assert_msg(!x->seen, "%s forwarded twice", probe.key);
+			x->seen = true;
+			lines_out++;
+			if (s.type == METER_MONO_U64) {
+				ck_assert(s.v.u == x->u);
+			} else if (isnan(x->d)) {
+				ck_assert(isnan(s.v.d));
+			} else {
+				ck_assert_msg(memcmp(&s.v.d, &x->d, sizeof(double)) == 0,
+					      "%s: %.17g, want %.17g", probe.key, s.v.d, x->d);
+			}
+			if (s.type == METER_GAUGE) {
+				ck_assert_int_eq(s.has_extra, x->ttl != 0);
+				ck_assert_int_eq(s.extra, x->ttl);
+			}
+		}
+	}
+	/* Keys the encoder skipped are exactly those that change nothing. */
+	for (size_t i = 0; i < nex; i++)
+		if (!ex[i].seen)
+			ck_assert_msg((ex[i].key[0] == 'c' && ex[i].d == 0) ||
+					      (ex[i].key[0] == 'm' && ex[i].d == -DBL_MAX),
+				      "%s never forwarded", ex[i].key);
+	ck_assert_uint_gt(datagrams, 10);
+	ck_assert_uint_gt(lines_out, nex * 9 / 10);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("aggregate");
+	TCase *tc = tcase_create("rules");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, each_type_merges_by_its_rule);
+	tcase_add_test(tc, age_zero_becomes_the_receive_time);
+	tcase_add_test(tc, counters_and_max_gauges_that_change_nothing_emit_nothing);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("limits");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, series_limit_refuses_only_new_keys);
+	tcase_add_test(tc, key_bytes_limit_refuses_long_new_keys);
+	tcase_add_test(tc, age_gauge_limit_outlives_windows);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("fold");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, fold_treats_the_older_window_as_earlier_lines);
+	tcase_add_test(tc, fold_starts_at_the_cursor_and_respects_the_limit);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("property");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, random_workload_matches_reference_fold);
+	suite_add_tcase(su, tc);
+
+	SRunner *sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
