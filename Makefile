@@ -2,10 +2,11 @@
 BUILD     ?= build
 SAN_BUILD ?= build-san
 JOBS      ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 CMAKE     ?= cmake
 CTEST     ?= ctest
 
-.PHONY: all deps build test test-plain test-san bench clean
+.PHONY: all deps build run test test-plain test-san bench clean
 
 all: build
 
@@ -14,7 +15,13 @@ deps:
 
 build: deps
 	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+# The relay in the foreground with conf/dev.ini: UDP 127.0.0.1:1235 and a
+# unix socket in the build directory, forwarding to stdout.
+run: build
+	@sed 's#@BUILD@#$(CURDIR)/$(BUILD)#g' conf/dev.ini > $(BUILD)/dev.ini
+	$(BUILD)/spectator-relay --config $(BUILD)/dev.ini
 
 # Every test, then every test again under AddressSanitizer (with leak
 # checks) and UndefinedBehaviorSanitizer.

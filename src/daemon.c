@@ -1,0 +1,468 @@
+/* daemon.c - start-up, signals, reload and the shutdown sequence. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sockutil.h"
+
+/* At shutdown, how often to retry delivery until the deadline. */
+#define STOP_RETRY_MS 10
+#define TICK_MS 1000
+/* At shutdown, read at most this many datagrams per socket: a sender that
+ * never stops must not keep the relay from exiting. */
+#define DRAIN_MAX (1u << 20)
+
+enum {
+	HAVE_LOOP = 1 << 0,
+	HAVE_PARSER = 1 << 1,
+	HAVE_UPSTREAM = 1 << 2,
+	HAVE_WINDOW = 1 << 3,
+	HAVE_HANDLES = 1 << 4, /* signals and timers */
+};
+
+/* ------------------------------------------------------------------------
+ * Listeners
+ * ------------------------------------------------------------------------ */
+
+static void listener_closed_cb(struct listener *l)
+{
+	free(l);
+}
+
+/* The descriptor systemd passed for u, or -1. */
+static int adopt_fd(struct daemon *d, const struct url *u)
+{
+	for (size_t i = 0; i < d->sd_fds.n; i++) {
+		if (!d->sd_fds.used[i] && sock_matches(d->sd_fds.fd[i], u)) {
+			d->sd_fds.used[i] = true;
+			return d->sd_fds.fd[i];
+		}
+	}
+	return -1;
+}
+
+/* Opens (or adopts) and wraps one listening socket: one path for both. */
+static int open_listener(struct daemon *d, const struct config *cfg, const struct url *u,
+			 char *err, size_t errlen)
+{
+	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group };
+	int fd = adopt_fd(d, u);
+	bool adopted = fd >= 0;
+	int r;
+
+	if (adopted) {
+		r = sock_prepare_adopted(fd, u);
+		if (r != 0) {
+			snprintf(err, errlen, "cannot use the socket systemd passed for %s: %s", u->text,
+				 strerror(-r));
+			return r;
+		}
+	} else {
+		fd = sock_listen(u, &o, err, errlen);
+		if (fd < 0)
+			return fd;
+	}
+	struct listener *l = malloc(sizeof(*l));
+	if (!l) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = listener_start(l, &d->loop, u, fd, adopted, &d->ingest);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot read %s: %s", u->text, uv_strerror(r));
+		free(l);
+		close(fd);
+		return r;
+	}
+	d->listeners[d->nlisteners++] = l;
+	if (!url_is_loopback(u))
+		log_warn("event=listen_not_loopback listener=%s reason=\"reachable from other hosts\"",
+			 u->text);
+	log_info("event=listen listener=%s source=%s receive_buffer=%zu", u->text,
+		 adopted ? "systemd" : "bound", l->st.receive_buffer);
+	/* The kernel reports twice what was asked for. */
+	if (l->st.receive_buffer < cfg->receive_buffer)
+		log_warn("event=receive_buffer_capped listener=%s wanted=%llu granted=%zu "
+			 "hint=\"raise net.core.rmem_max or grant CAP_NET_ADMIN\"",
+			 u->text, (unsigned long long)cfg->receive_buffer * 2, l->st.receive_buffer);
+	return 0;
+}
+
+/* Drains what the kernel holds for it, then closes it. */
+static void close_listener_at(struct daemon *d, size_t i)
+{
+	struct listener *l = d->listeners[i];
+
+	listener_drain(l, DRAIN_MAX);
+	listener_close(l, listener_closed_cb);
+	d->listeners[i] = d->listeners[--d->nlisteners];
+	d->listeners[d->nlisteners] = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Periodic work
+ * ------------------------------------------------------------------------ */
+
+/* STATUS= after each window: what `systemctl status` shows. */
+static void window_closed(void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = uv_now(&d->loop);
+	uint64_t in = d->stats.received_lines, out = d->stats.forwarded_lines;
+	double secs = (double)(now - d->last_status_ms) / 1000.0;
+	char status[160];
+
+	if (secs <= 0)
+		return;
+	snprintf(status, sizeof(status),
+		 "STATUS=in %.0f lines/s, out %.0f lines/s, rejected %llu, upstream %s",
+		 (double)(in - d->last_status_in) / secs, (double)(out - d->last_status_out) / secs,
+		 (unsigned long long)stats_rejected_total(&d->stats),
+		 upstream_state_name(d->upstream.state));
+	sd_notify_str(status);
+	d->last_status_ms = now;
+	d->last_status_in = in;
+	d->last_status_out = out;
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+	struct daemon *d = h->data;
+
+	if (d->watchdog_ms)
+		sd_notify_str("WATCHDOG=1");
+	for (size_t i = 0; i < d->nlisteners; i++)
+		listener_refresh(d->listeners[i]);
+}
+
+/* ------------------------------------------------------------------------
+ * Shutdown
+ * ------------------------------------------------------------------------ */
+
+static void noop_close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void window_closed_cb(struct window *w)
+{
+	(void)w;
+}
+
+static void upstream_closed_cb(struct upstream *up)
+{
+	(void)up;
+}
+
+/* Closes every handle that is open; the loop then ends by itself. */
+static void close_all(struct daemon *d)
+{
+	while (d->nlisteners)
+		close_listener_at(d, d->nlisteners - 1);
+	if (d->started & HAVE_HANDLES) {
+		uv_close((uv_handle_t *)&d->sigterm, noop_close_cb);
+		uv_close((uv_handle_t *)&d->sigint, noop_close_cb);
+		uv_close((uv_handle_t *)&d->sighup, noop_close_cb);
+		uv_close((uv_handle_t *)&d->tick, noop_close_cb);
+		uv_close((uv_handle_t *)&d->stop_timer, noop_close_cb);
+		d->started &= ~(unsigned)HAVE_HANDLES;
+	}
+	if (d->started & HAVE_WINDOW) {
+		/* Whatever is still undelivered now is lost: count it. */
+		d->stats.dropped_upstream += agg_table_count(d->window.closed) - d->window.cursor;
+		window_close(&d->window, window_closed_cb);
+		d->started &= ~(unsigned)HAVE_WINDOW;
+	}
+	if (d->started & HAVE_UPSTREAM) {
+		upstream_close(&d->upstream, upstream_closed_cb);
+		d->started &= ~(unsigned)HAVE_UPSTREAM;
+	}
+}
+
+static bool delivered(struct daemon *d)
+{
+	return window_delivered(&d->window) && upstream_idle(&d->upstream);
+}
+
+static void stop_timer_cb(uv_timer_t *h)
+{
+	struct daemon *d = h->data;
+	uint64_t now = uv_now(&d->loop);
+
+	if (!delivered(d) && now < d->stop_deadline_ms) {
+		/* Blocked waits for writable; down is retried here. */
+		if (d->upstream.state == UPSTREAM_DOWN)
+			upstream_kick(&d->upstream);
+		return;
+	}
+	uv_timer_stop(h);
+	if (!delivered(d))
+		log_warn("event=shutdown_undelivered upstream=%s state=%s pending_lines=%zu",
+			 d->upstream.url.text, upstream_state_name(d->upstream.state),
+			 d->upstream.queue.lines + agg_table_count(d->window.closed) - d->window.cursor);
+	close_all(d);
+	log_info("event=stopped received_lines=%llu forwarded_lines=%llu dropped_upstream=%llu",
+		 (unsigned long long)d->stats.received_lines,
+		 (unsigned long long)d->stats.forwarded_lines,
+		 (unsigned long long)d->stats.dropped_upstream);
+}
+
+void daemon_stop(struct daemon *d)
+{
+	size_t drained = 0;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	sd_notify_str("STOPPING=1");
+	log_info("event=stopping");
+
+	/* Stop receiving, but first take in what the kernel already holds for
+	 * us: it was sent before we were asked to stop. */
+	for (size_t i = 0; i < d->nlisteners; i++)
+		drained += listener_drain(d->listeners[i], DRAIN_MAX);
+	uv_timer_stop(&d->window.timer);
+	uv_timer_stop(&d->tick);
+	window_flush(&d->window);
+	log_info("event=final_flush drained_datagrams=%zu", drained);
+
+	d->stop_deadline_ms = uv_now(&d->loop) + d->cfg.shutdown_timeout_ms;
+	uv_timer_start(&d->stop_timer, stop_timer_cb, 0, STOP_RETRY_MS);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (signum == SIGHUP) {
+		char msg[1024];
+		daemon_reload(d, msg, sizeof(msg));
+		return;
+	}
+	log_info("event=signal signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	daemon_stop(d);
+}
+
+/* ------------------------------------------------------------------------
+ * Start and cleanup
+ * ------------------------------------------------------------------------ */
+
+int daemon_start(struct daemon *d, const struct config *cfg, const char *config_path, char *err,
+		 size_t errlen)
+{
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->config_path = config_path;
+	log_set_level((enum log_level)cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = uv_loop_init(&d->loop);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot create the event loop: %s", uv_strerror(r));
+		return r;
+	}
+	d->started |= HAVE_LOOP;
+	d->start_ms = d->last_status_ms = uv_now(&d->loop);
+	dgram_pool_init(&d->pool, cfg->max_datagram, 64);
+
+	r = proto_parser_init(&d->ingest.ps, cfg->max_datagram);
+	if (r != 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	d->started |= HAVE_PARSER;
+	d->ingest.stats = &d->stats;
+	d->ingest.window = &d->window;
+
+	r = upstream_open(&d->upstream, &d->loop, &cfg->upstream, cfg->max_datagram,
+			  cfg->max_pending_bytes, &d->pool, &d->stats, err, errlen);
+	if (r != 0)
+		return r;
+	d->started |= HAVE_UPSTREAM;
+	r = window_init(&d->window, &d->loop, cfg, &d->stats, &d->upstream, &d->pool);
+	if (r != 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	d->started |= HAVE_WINDOW;
+	d->window.on_close = window_closed;
+	d->window.on_close_ctx = d;
+
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	uv_signal_init(&d->loop, &d->sighup);
+	uv_timer_init(&d->loop, &d->stop_timer);
+	uv_timer_init(&d->loop, &d->tick);
+	d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	d->stop_timer.data = d->tick.data = d;
+	d->started |= HAVE_HANDLES;
+
+	r = sd_fds_take(&d->sd_fds);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read LISTEN_FDS: %s", strerror(-r));
+		return r;
+	}
+	if (sd_fds_unsupported())
+		log_warn("event=socket_activation_unsupported reason=\"built without libsystemd\"");
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		r = open_listener(d, cfg, &cfg->listen[i], err, errlen);
+		if (r != 0)
+			return r;
+	}
+	for (size_t i = 0; i < d->sd_fds.n; i++)
+		if (!d->sd_fds.used[i])
+			log_warn("event=unused_socket fd=%d name=%s reason=\"matches no listen address\"",
+				 d->sd_fds.fd[i], d->sd_fds.name[i]);
+
+	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&d->sigint, signal_cb, SIGINT);
+	uv_signal_start(&d->sighup, signal_cb, SIGHUP);
+	d->watchdog_ms = sd_watchdog_usec() / 1000;
+	uint64_t tick = TICK_MS;
+	if (d->watchdog_ms && d->watchdog_ms / 2 < tick)
+		tick = d->watchdog_ms / 2 ? d->watchdog_ms / 2 : 1;
+	uv_timer_start(&d->tick, tick_cb, tick, tick);
+
+	log_info("event=ready version=%s config=%s upstream=%s window_ms=%llu listeners=%zu",
+		 RELAY_VERSION, cfg->path[0] ? cfg->path : "built-in", cfg->upstream.text,
+		 (unsigned long long)cfg->window_ms, d->nlisteners);
+	sd_notify_str("READY=1");
+	return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	return 0;
+}
+
+void daemon_cleanup(struct daemon *d)
+{
+	if (d->started & HAVE_LOOP) {
+		close_all(d); /* after a failed start; a no-op after a clean stop */
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		int r = uv_loop_close(&d->loop);
+		if (r != 0)
+			log_err("event=loop_not_closed error=\"%s\"", uv_strerror(r));
+	}
+	if (d->started & HAVE_PARSER)
+		proto_parser_deinit(&d->ingest.ps);
+	dgram_pool_deinit(&d->pool);
+	d->started = 0;
+}
+
+uint64_t daemon_uptime_ms(const struct daemon *d)
+{
+	return uv_now(&d->loop) - d->start_ms;
+}
+
+/* ------------------------------------------------------------------------
+ * Reload
+ * ------------------------------------------------------------------------ */
+
+static bool listed(const struct config *c, const struct url *u)
+{
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (url_same_address(&c->listen[i], u))
+			return true;
+	return false;
+}
+
+/* Opens the listeners next adds and closes those it drops. Addresses that
+ * cannot be opened are left out of next and reported in problems. */
+static void apply_listeners(struct daemon *d, struct config *next, char *problems, size_t cap)
+{
+	size_t n = strlen(problems);
+
+	for (size_t i = d->nlisteners; i-- > 0;) {
+		if (!listed(next, &d->listeners[i]->url)) {
+			log_info("event=unlisten listener=%s", d->listeners[i]->url.text);
+			close_listener_at(d, i);
+		}
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < next->nlisten; i++) {
+		const struct url *u = &next->listen[i];
+		bool have = false;
+		for (size_t j = 0; j < d->nlisteners; j++)
+			have |= url_same_address(&d->listeners[j]->url, u);
+		char err[256];
+		if (!have && open_listener(d, next, u, err, sizeof(err)) != 0) {
+			log_err("event=listen_failed listener=%s error=\"%s\"", u->text, err);
+			n += (size_t)snprintf(problems + n, n < cap ? cap - n : 0, "%s%s", n ? "; " : "", err);
+			continue;
+		}
+		next->listen[kept++] = *u;
+	}
+	next->nlisten = kept;
+}
+
+int daemon_reload(struct daemon *d, char *msg, size_t msglen)
+{
+	struct config next;
+	char err[512], live[512], restart[512], problems[512] = "";
+	int r;
+
+	config_defaults(&next);
+	if (d->config_path && (r = config_load(&next, d->config_path, err, sizeof(err))) != 0) {
+		d->stats.reload_failed++;
+		snprintf(msg, msglen, "%s", err);
+		snprintf(d->last_reload, sizeof(d->last_reload), "failed: %s", err);
+		log_err("event=reload_failed error=\"%s\"", err);
+		return r;
+	}
+	char notify[64];
+	snprintf(notify, sizeof(notify), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)(uv_hrtime() / 1000));
+	sd_notify_str(notify);
+	config_diff(&d->cfg, &next, live, sizeof(live), restart, sizeof(restart));
+
+	log_set_level((enum log_level)next.log_level);
+	proto_parser_set_max_line(&d->ingest.ps, next.max_datagram);
+	r = upstream_reconfigure(&d->upstream, &next.upstream, next.max_datagram,
+				 next.max_pending_bytes, err, sizeof(err));
+	if (r != 0) {
+		snprintf(problems, sizeof(problems), "upstream kept: %s", err);
+		next.upstream = d->cfg.upstream;
+	}
+	window_reconfigure(&d->window, &next);
+	apply_listeners(d, &next, problems, sizeof(problems));
+	for (size_t i = 0; i < d->nlisteners; i++) {
+		struct listener *l = d->listeners[i];
+		size_t granted;
+		if (next.receive_buffer != d->cfg.receive_buffer)
+			sock_set_rcvbuf(l->fd, next.receive_buffer, &granted);
+		if (l->url.kind == URL_UNIX && !l->adopted &&
+		    (next.unix_mode != d->cfg.unix_mode || strcmp(next.unix_group, d->cfg.unix_group)) &&
+		    sock_chmod(l->url.path, (unsigned)next.unix_mode, next.unix_group, err,
+			       sizeof(err)) != 0)
+			snprintf(problems + strlen(problems), sizeof(problems) - strlen(problems), "%s%s",
+				 problems[0] ? "; " : "", err);
+		listener_refresh(l);
+	}
+	/* Settings that need a restart keep their running values, so that
+	 * `config` shows what is in effect. */
+	snprintf(next.admin_socket, sizeof(next.admin_socket), "%s", d->cfg.admin_socket);
+	next.admin_mode = d->cfg.admin_mode;
+	snprintf(next.admin_group, sizeof(next.admin_group), "%s", d->cfg.admin_group);
+	d->cfg = next;
+	d->stats.reload_ok++;
+
+	snprintf(msg, msglen, "reloaded %s; changed: %s; restart required for: %s%s%s",
+		 d->config_path ? d->config_path : "built-in defaults", live[0] ? live : "nothing",
+		 restart[0] ? restart : "nothing", problems[0] ? "; problems: " : "", problems);
+	snprintf(d->last_reload, sizeof(d->last_reload), "%s", msg);
+	log_info("event=reload changed=\"%s\" restart_required=\"%s\" problems=\"%s\"", live, restart,
+		 problems);
+	sd_notify_str("READY=1");
+	return 0;
+}

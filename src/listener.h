@@ -1,0 +1,98 @@
+/* listener.h - one listening socket: datagrams in, samples into the window.
+ *
+ * The socket is opened (or adopted from systemd) by sockutil before a
+ * listener wraps it; the listener then owns it. UDP sockets are read by a
+ * uv_udp_t in recvmmsg mode. libuv has no handle for unix datagram sockets,
+ * so those are watched with a uv_poll_t and read with recvmmsg() here, which
+ * is also how each datagram's sender credentials (SO_PASSCRED) arrive.
+ *
+ * Each readiness callback reads a bounded number of datagrams, so that one
+ * busy socket cannot starve the others, and does nothing but parse and
+ * record: sending happens elsewhere, once per loop iteration. */
+#ifndef RELAY_LISTENER_H
+#define RELAY_LISTENER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "protocol.h"
+#include "stats.h"
+#include "url.h"
+#include "window.h"
+
+/* Who sent a datagram: a UDP source address, or a unix peer's credentials. */
+struct sender {
+	bool is_unix;
+	bool has_cred;
+	struct sockaddr_storage addr;  /* UDP */
+	pid_t pid;                     /* unix, when has_cred */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* What every listener feeds; owned by the daemon. */
+struct ingest {
+	struct proto_parser ps;
+	struct window *window;
+	struct stats *stats;
+	/* Optional observers (the admin's senders and rejects). from and line
+	 * are borrowed for the duration of the call. */
+	void (*on_datagram)(void *ctx, const struct sender *from, size_t bytes, size_t lines,
+			    size_t rejected);
+	void (*on_reject)(void *ctx, const struct sender *from, const char *line, size_t len,
+			  enum reject_reason r);
+	void *observer;
+};
+
+/* Parses one datagram and records every line; counts everything. */
+void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
+		     const struct sender *from, uint64_t *lines_out);
+
+struct listener_stats {
+	uint64_t datagrams;
+	uint64_t lines;
+	uint64_t bytes;
+	uint64_t kernel_drops;   /* UDP: from /proc/net/udp{,6}; see listener_refresh() */
+	size_t receive_buffer;   /* SO_RCVBUF as granted */
+	uint64_t read_errors;
+};
+
+struct listener {
+	struct url url;
+	int fd;                  /* owned */
+	bool adopted;            /* from systemd: its path is systemd's to remove */
+	union {
+		uv_udp_t udp;
+		uv_poll_t poll;
+	} h;
+	struct ingest *in;       /* borrowed */
+	struct listener_stats st;
+	unsigned long inode;
+	char *buf;               /* owned: BATCH receive slots */
+	struct mmsghdr *msgs;    /* owned */
+	struct iovec *iov;       /* owned */
+	char *ctrl;              /* owned: credentials cmsg per slot */
+	struct sockaddr_storage *names; /* owned */
+	bool reading;
+	void (*closed_cb)(struct listener *l);
+};
+
+/* Wraps fd (taking ownership) and starts reading. Returns 0 or -errno. */
+int listener_start(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
+		   struct ingest *in);
+
+/* Stops reading, then reads what the kernel already queued, up to max
+ * datagrams. Returns the number read. */
+size_t listener_drain(struct listener *l, size_t max);
+
+/* Re-reads the kernel's drop counter and the granted receive buffer. */
+void listener_refresh(struct listener *l);
+
+/* Closes the handle; for a socket the relay bound itself, also removes the
+ * unix path. cb runs from the close callback; l's memory is the caller's. */
+void listener_close(struct listener *l, void (*cb)(struct listener *l));
+
+#endif

@@ -1,0 +1,61 @@
+/* stats.h - the relay's counters, each named once. Pure.
+ *
+ * STATS(X) lists every scalar statistic: its JSON group and key, whether it
+ * is a counter (only grows) or a gauge, and what it means. The struct, the
+ * `stats` JSON and docs/admin.md's table all come from this list, and a test
+ * checks that the docs name the same set. Single-threaded: plain increments. */
+#ifndef RELAY_STATS_H
+#define RELAY_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metric.h"
+
+#define STATS(X)                                                                              \
+	X(received, datagrams, counter, "datagrams read from all listeners")                  \
+	X(received, bytes, counter, "bytes in those datagrams")                               \
+	X(received, lines, counter, "non-empty lines in those datagrams")                     \
+	X(received, truncated, counter, "unix datagrams longer than 65535 bytes (kernel cut them)") \
+	X(received, nul_cut, counter, "datagrams that held a NUL byte; the rest of each was ignored") \
+	X(merged, lines_in, counter, "accepted lines of mergeable types (c g m A C U)")           \
+	X(merged, lines_out, counter, "merged lines written at window ends")                    \
+	X(forwarded, lines, counter, "lines sent upstream, merged and pass-through")            \
+	X(forwarded, datagrams, counter, "datagrams sent upstream")                             \
+	X(forwarded, bytes, counter, "bytes sent upstream")                                     \
+	X(dropped, upstream, counter, "accepted lines lost because the upstream could not take them (max_pending_bytes, or a fold past max_series)") \
+	X(upstream, errors, counter, "failed sends (each outage, EAGAIN, refused or missing socket)") \
+	X(upstream, outages, counter, "times the upstream went from up to down")                \
+	X(windows, flushed, counter, "windows closed")                                        \
+	X(windows, last_flush_duration_us, gauge, "time to close the last window and hand it upstream") \
+	X(windows, max_loop_lag_us, gauge, "largest delay of the window timer behind schedule since start") \
+	X(reload, ok, counter, "successful reloads (SIGHUP or the reload command)")           \
+	X(reload, failed, counter, "reloads refused because the file was bad")
+
+struct stats {
+#define X(group, name, kind, doc) uint64_t group##_##name;
+	STATS(X)
+#undef X
+	uint64_t rejected[REJECT_REASON_COUNT]; /* by reason; [0] unused */
+};
+
+/* Sum of rejected[] over every reason. */
+uint64_t stats_rejected_total(const struct stats *s);
+
+/* Appends to buf at *n, never past cap (*n grows by the full length, like
+ * snprintf). */
+void stats_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Called before each group's closing brace, so that the owner of live state
+ * (the upstream's location, the table's size) can add members to the group
+ * the docs put them in. It appends ", \"key\": value" pairs with stats_put(). */
+typedef void (*stats_extra_fn)(void *ctx, const char *group, char *buf, size_t cap, size_t *n);
+
+/* Appends the groups as JSON members, without the outer braces:
+ * "received": {...}, ..., "dropped": {..., "series_limit": n, "age_gauge_limit": n},
+ * ..., "rejected": {"total": n, "by_reason": {every reason: n}}. */
+void stats_format_json(const struct stats *s, char *buf, size_t cap, size_t *n,
+		       stats_extra_fn extra, void *ctx);
+
+#endif

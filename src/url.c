@@ -1,0 +1,147 @@
+/* url.c - see url.h. */
+#include "url.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end != '\0' || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_udp(const char *hostport, struct url *u, char *err, size_t errlen)
+{
+	char host[64];
+	const char *colon;
+	uint16_t port;
+
+	if (hostport[0] == '[') {
+		const char *close = strchr(hostport, ']');
+		if (!close || close[1] != ':')
+			return fail(err, errlen, "%s: expected udp://[IPv6]:PORT", u->text);
+		size_t n = (size_t)(close - hostport - 1);
+		if (n >= sizeof(host))
+			return fail(err, errlen, "%s: address too long", u->text);
+		memcpy(host, hostport + 1, n);
+		host[n] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(hostport, ':');
+		if (!colon)
+			return fail(err, errlen, "%s: expected udp://HOST:PORT", u->text);
+		size_t n = (size_t)(colon - hostport);
+		if (n >= sizeof(host))
+			return fail(err, errlen, "%s: address too long", u->text);
+		memcpy(host, hostport, n);
+		host[n] = '\0';
+	}
+	if (parse_port(colon + 1, &port) != 0)
+		return fail(err, errlen, "%s: port must be a number from 0 to 65535", u->text);
+
+	memset(&u->addr, 0, sizeof(u->addr));
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	if (inet_pton(AF_INET, host, &u->addr.in.sin_addr) == 1) {
+		u->addr.in.sin_family = AF_INET;
+		u->addr.in.sin_port = htons(port);
+		u->addrlen = sizeof(u->addr.in);
+	} else if (inet_pton(AF_INET6, host, &u->addr.in6.sin6_addr) == 1 && hostport[0] == '[') {
+		u->addr.in6.sin6_family = AF_INET6;
+		u->addr.in6.sin6_port = htons(port);
+		u->addrlen = sizeof(u->addr.in6);
+	} else {
+		return fail(err, errlen,
+			    "%s: host must be an IPv4 address, [IPv6 address] or localhost", u->text);
+	}
+	u->kind = URL_UDP;
+	return 0;
+}
+
+static int parse_path(const char *path, struct url *u, char *err, size_t errlen)
+{
+	if (path[0] != '/')
+		return fail(err, errlen, "%s: the path must be absolute (three slashes)", u->text);
+	if (strlen(path) >= sizeof(u->path))
+		return fail(err, errlen, "%s: path longer than a unix socket address allows",
+			    u->text);
+	strcpy(u->path, path);
+	return 0;
+}
+
+int url_parse(const char *s, bool listen, struct url *u, char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	if (strlen(s) >= sizeof(u->text))
+		return fail(err, errlen, "%.40s...: too long", s);
+	strcpy(u->text, s);
+
+	if (strncmp(s, "udp://", 6) == 0)
+		return parse_udp(s + 6, u, err, errlen);
+	if (strncmp(s, "unix://", 7) == 0) {
+		int r = parse_path(s + 7, u, err, errlen);
+		if (r != 0)
+			return r;
+		u->kind = URL_UNIX;
+		u->addr.un.sun_family = AF_UNIX;
+		strcpy(u->addr.un.sun_path, u->path);
+		u->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(u->path) + 1);
+		return 0;
+	}
+	if (!listen && strncmp(s, "file://", 7) == 0) {
+		int r = parse_path(s + 7, u, err, errlen);
+		u->kind = URL_FILE;
+		return r;
+	}
+	if (!listen && strcmp(s, "stdout") == 0) {
+		u->kind = URL_STDOUT;
+		return 0;
+	}
+	return fail(err, errlen,
+		    listen ? "%s: expected udp://HOST:PORT or unix:///PATH"
+			   : "%s: expected udp://HOST:PORT, unix:///PATH, file:///PATH or stdout",
+		    s);
+}
+
+bool url_is_loopback(const struct url *u)
+{
+	if (u->kind != URL_UDP)
+		return true;
+	if (u->addr.sa.sa_family == AF_INET)
+		return (ntohl(u->addr.in.sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&u->addr.in6.sin6_addr);
+}
+
+bool url_same_address(const struct url *a, const struct url *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == URL_UDP)
+		return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+	if (a->kind == URL_STDOUT)
+		return true;
+	return strcmp(a->path, b->path) == 0;
+}

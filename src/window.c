@@ -1,0 +1,219 @@
+/* window.c - see window.h. */
+#include "window.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+static double realtime_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------------
+ * The upstream's source: the closed table, one datagram at a time
+ * ------------------------------------------------------------------------ */
+
+static bool source_next(void *ctx, struct packer *pk)
+{
+	struct window *w = ctx;
+	size_t count = agg_table_count(w->closed);
+
+	w->undo_cursor = w->cursor;
+	while (w->cursor < count) {
+		size_t lines = packer_add_table(pk, w->closed, &w->cursor);
+		if (lines > 0) {
+			w->undo_lines = lines;
+			w->stats->merged_lines_out += lines;
+			return true;
+		}
+		if (w->cursor < count) {
+			/* One line longer than max_datagram: only possible after a
+			 * reload shrank it. It can never be sent. */
+			w->stats->dropped_upstream++;
+			w->cursor++;
+		}
+	}
+	return false;
+}
+
+static void source_undo(void *ctx)
+{
+	struct window *w = ctx;
+
+	w->cursor = w->undo_cursor;
+	w->stats->merged_lines_out -= w->undo_lines;
+	w->undo_lines = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Pass-through lines
+ * ------------------------------------------------------------------------ */
+
+static void pt_start(struct window *w)
+{
+	w->pt = dgram_new(w->pool);
+	if (w->pt)
+		packer_init(&w->pt_pk, w->pt->data, w->max_datagram);
+}
+
+static void pt_push(struct window *w)
+{
+	if (!w->pt || w->pt_pk.lines == 0)
+		return;
+	w->pt->len = w->pt_pk.len;
+	w->pt->lines = w->pt_pk.lines;
+	upstream_push(w->up, w->pt);
+	pt_start(w);
+}
+
+static enum reject_reason pt_record(struct window *w, const struct sample *s)
+{
+	if (w->pt && packer_add_sample(&w->pt_pk, s))
+		return REJECT_NONE;
+	pt_push(w);
+	if (!w->pt)
+		pt_start(w);
+	if (!w->pt || !packer_add_sample(&w->pt_pk, s))
+		w->stats->dropped_upstream++; /* out of memory: accepted, but lost */
+	return REJECT_NONE;
+}
+
+/* ------------------------------------------------------------------------
+ * Recording and closing
+ * ------------------------------------------------------------------------ */
+
+enum reject_reason window_record(struct window *w, const struct sample *s)
+{
+	if (meter_is_passthrough(s->type))
+		return pt_record(w, s);
+	double now = s->type == METER_AGE && s->v.d == 0 ? realtime_seconds() : 0;
+	enum reject_reason r = agg_table_record(w->open, &w->ages, s, now);
+	if (r == REJECT_NONE)
+		w->stats->merged_lines_in++;
+	return r;
+}
+
+void window_flush(struct window *w)
+{
+	uint64_t t0 = uv_hrtime();
+
+	/* What the upstream did not take from the last window goes into this
+	 * one, as lines that came first. */
+	if (w->cursor < agg_table_count(w->closed))
+		w->stats->dropped_upstream += agg_table_fold(w->open, w->closed, w->cursor);
+	agg_table_clear(w->closed);
+
+	struct agg_table *t = w->closed;
+	w->closed = w->open;
+	w->open = t;
+	w->cursor = 0;
+	w->undo_cursor = 0;
+	w->undo_lines = 0;
+
+	pt_push(w);
+	w->stats->windows_flushed++;
+	upstream_kick(w->up);
+	w->stats->windows_last_flush_duration_us = (uv_hrtime() - t0) / 1000;
+	if (w->on_close)
+		w->on_close(w->on_close_ctx);
+}
+
+static void timer_cb(uv_timer_t *h)
+{
+	struct window *w = h->data;
+	uint64_t now = uv_now(w->loop);
+
+	if (now > w->due_ms && now - w->due_ms > w->stats->windows_max_loop_lag_us / 1000)
+		w->stats->windows_max_loop_lag_us = (now - w->due_ms) * 1000;
+	w->due_ms = now + w->period_ms;
+	window_flush(w);
+}
+
+bool window_delivered(const struct window *w)
+{
+	return w->cursor >= agg_table_count(w->closed);
+}
+
+size_t window_series(const struct window *w)
+{
+	return agg_table_count(w->open);
+}
+
+/* ------------------------------------------------------------------------
+ * Setup
+ * ------------------------------------------------------------------------ */
+
+int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
+		struct upstream *up, struct dgram_pool *pool)
+{
+	memset(w, 0, sizeof(*w));
+	w->loop = loop;
+	w->stats = stats;
+	w->up = up;
+	w->pool = pool;
+	w->period_ms = cfg->window_ms;
+	w->max_datagram = cfg->max_datagram;
+	if (agg_table_init(&w->tables[0], cfg->max_series, cfg->max_key_bytes) != 0 ||
+	    agg_table_init(&w->tables[1], cfg->max_series, cfg->max_key_bytes) != 0 ||
+	    agg_ages_init(&w->ages, cfg->age_gauge_limit) != 0) {
+		agg_table_deinit(&w->tables[0]);
+		agg_table_deinit(&w->tables[1]);
+		return -ENOMEM;
+	}
+	w->open = &w->tables[0];
+	w->closed = &w->tables[1];
+	pt_start(w);
+
+	struct upstream_source src = { source_next, source_undo, w };
+	upstream_set_source(up, &src);
+
+	uv_timer_init(loop, &w->timer);
+	w->timer.data = w;
+	w->due_ms = uv_now(loop) + w->period_ms;
+	uv_timer_start(&w->timer, timer_cb, w->period_ms, w->period_ms);
+	return 0;
+}
+
+void window_reconfigure(struct window *w, const struct config *cfg)
+{
+	agg_table_set_limits(&w->tables[0], cfg->max_series, cfg->max_key_bytes);
+	agg_table_set_limits(&w->tables[1], cfg->max_series, cfg->max_key_bytes);
+	w->ages.limit = cfg->age_gauge_limit;
+	if (cfg->max_datagram != w->max_datagram) {
+		/* Lines already packed were checked against the old size, which
+		 * the upstream still accepts for this one datagram. */
+		pt_push(w);
+		w->max_datagram = cfg->max_datagram;
+		dgram_pool_set_cap(w->pool, cfg->max_datagram);
+		dgram_free(w->pool, w->pt);
+		pt_start(w);
+	}
+	if (cfg->window_ms != w->period_ms) {
+		w->period_ms = cfg->window_ms;
+		w->due_ms = uv_now(w->loop) + w->period_ms;
+		uv_timer_start(&w->timer, timer_cb, w->period_ms, w->period_ms);
+	}
+}
+
+static void timer_close_cb(uv_handle_t *h)
+{
+	struct window *w = h->data;
+
+	if (w->closed_cb)
+		w->closed_cb(w);
+}
+
+void window_close(struct window *w, void (*cb)(struct window *w))
+{
+	w->closed_cb = cb;
+	dgram_free(w->pool, w->pt);
+	w->pt = NULL;
+	agg_table_deinit(&w->tables[0]);
+	agg_table_deinit(&w->tables[1]);
+	agg_ages_deinit(&w->ages);
+	uv_close((uv_handle_t *)&w->timer, timer_close_cb);
+}

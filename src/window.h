@@ -1,0 +1,79 @@
+/* window.h - the merge window: a timer, two tables, and the hand-off.
+ *
+ * Lines are recorded into the open table. Every `window` the timer closes it:
+ * the open table becomes the closed one, an empty table takes its place, and
+ * the upstream pulls the closed table's lines as datagrams (the window is its
+ * source). Whatever the upstream could not take by the next close is folded
+ * into the table that is closing then, as older lines, so that counters keep
+ * summing across an outage and last values stay last.
+ *
+ * Timer and distribution lines are never merged: they are packed as they
+ * arrive and each full datagram is pushed to the upstream at once, so that
+ * SpectatorD sees a steady stream rather than a burst per window.
+ *
+ * The age-gauge set lives here too: it outlives windows and reloads. */
+#ifndef RELAY_WINDOW_H
+#define RELAY_WINDOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "aggregate.h"
+#include "buf.h"
+#include "config.h"
+#include "encode.h"
+#include "stats.h"
+#include "upstream.h"
+
+struct window {
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	struct stats *stats;            /* borrowed from the daemon */
+	struct upstream *up;            /* borrowed */
+	struct dgram_pool *pool;        /* borrowed */
+	struct agg_table tables[2];
+	struct agg_table *open;         /* lines go here */
+	struct agg_table *closed;       /* being delivered */
+	size_t cursor;                  /* first entry of closed not yet delivered */
+	size_t undo_cursor;             /* cursor before the last datagram pulled */
+	size_t undo_lines;
+	struct agg_ages ages;
+	struct dgram *pt;               /* owned until pushed: pass-through lines */
+	struct packer pt_pk;
+	uint64_t period_ms;
+	uint64_t due_ms;                /* when the timer should fire next (uv_now) */
+	size_t max_datagram;
+	void (*on_close)(void *ctx);    /* after each close: status, self-metrics */
+	void *on_close_ctx;
+	bool closing_handles;
+	void (*closed_cb)(struct window *w);
+};
+
+/* Allocates the tables and starts the timer. Returns 0 or -ENOMEM. */
+int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
+		struct upstream *up, struct dgram_pool *pool);
+
+/* Records one accepted sample (borrowed for the call). For A lines whose
+ * value is 0 the receive time is taken now. Returns REJECT_NONE, or the
+ * window limit that refused it. */
+enum reject_reason window_record(struct window *w, const struct sample *s);
+
+/* Closes the open window now and hands it to the upstream (the timer, the
+ * admin `flush`, shutdown). */
+void window_flush(struct window *w);
+
+/* Everything closed so far has been delivered (or there was nothing). */
+bool window_delivered(const struct window *w);
+
+/* Series in the open table. */
+size_t window_series(const struct window *w);
+
+/* Applies window, limits and max_datagram from cfg, keeping the open
+ * table and the age-gauge set. */
+void window_reconfigure(struct window *w, const struct config *cfg);
+
+/* Stops the timer and frees the tables; cb runs once the timer is closed. */
+void window_close(struct window *w, void (*cb)(struct window *w));
+
+#endif
