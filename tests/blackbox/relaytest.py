@@ -1,0 +1,305 @@
+"""Black-box harness: the real spectator-relay binary, a temporary directory,
+free loopback ports, and a fake SpectatorD that records what arrives.
+
+Nothing here sleeps to synchronise: every wait polls a condition until it
+holds or a deadline passes (wait_until). Every process and socket is owned by
+a test and closed by it; all traffic stays on loopback or in the temporary
+directory.
+"""
+
+import collections
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+RELAY_BIN = os.environ.get("RELAY_BIN", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                     "build", "spectator-relay"))
+RELAYCTL_BIN = os.environ.get("RELAYCTL_BIN", os.path.join(os.path.dirname(RELAY_BIN),
+                                                           "spectator-relayctl"))
+# Sanitizer builds are slower; tests scale their deadlines by this factor.
+SLOW = float(os.environ.get("RELAY_TEST_SLOW", "1"))
+
+
+def wait_until(predicate, timeout=10.0, interval=0.01, message="condition"):
+    """Polls predicate() until it returns a truthy value; returns that value.
+    Raises AssertionError with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + message)
+        time.sleep(interval)
+
+
+def free_udp_port(family=socket.AF_INET):
+    """A UDP port nothing is bound to right now on loopback."""
+    host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def parse_line(line):
+    """'c,60:name,a=1:2.5' -> (type, extra or None, id, value text)."""
+    head, _, rest = line.partition(":")
+    ident, _, value = rest.rpartition(":")
+    typ, _, extra = head.partition(",")
+    return typ, (extra if extra else None), ident, value
+
+
+class FakeSpectatord:
+    """Receives datagrams on a unix datagram socket or a UDP port, in a thread,
+    and keeps every line. `pause()` stops reading (so the kernel queue fills),
+    `resume()` reads again, `close()` removes the socket."""
+
+    def __init__(self, kind, path=None, family=socket.AF_INET, rcvbuf=None, delay=0.0):
+        self.kind = kind
+        self.lines = []
+        self.datagrams = []
+        self.lock = threading.Lock()
+        self.reading = threading.Event()
+        self.reading.set()
+        self.stop = threading.Event()
+        self.delay = delay
+        if kind == "unix":
+            self.path = path
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            if os.path.exists(path):
+                os.unlink(path)
+            self.sock.bind(path)
+            self.url = "unix://" + path
+        else:
+            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+            host = "127.0.0.1" if family == socket.AF_INET else "::1"
+            self.sock.bind((host, 0))
+            port = self.sock.getsockname()[1]
+            self.url = "udp://%s:%d" % (host if family == socket.AF_INET else "[::1]", port)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(0.05)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            if not self.reading.is_set():
+                self.reading.wait(0.05)
+                continue
+            try:
+                data = self.sock.recv(70000)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                continue  # the relay's empty liveness probe
+            text = data.decode("utf-8", "surrogateescape")
+            with self.lock:
+                self.datagrams.append(data)
+                self.lines.extend(l for l in text.split("\n") if l)
+            if self.delay:
+                time.sleep(self.delay)
+
+    def pause(self):
+        self.reading.clear()
+
+    def resume(self):
+        self.reading.set()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.lines)
+
+    def count(self):
+        with self.lock:
+            return len(self.lines)
+
+    def close(self):
+        self.stop.set()
+        self.reading.set()
+        self.thread.join(5)
+        self.sock.close()
+        if self.kind == "unix" and os.path.exists(self.path):
+            os.unlink(self.path)
+
+    # Views of what arrived -------------------------------------------------
+
+    def sums(self, typ="c"):
+        """Sum of every forwarded value per id, for one type."""
+        out = collections.defaultdict(float)
+        for line in self.snapshot():
+            t, _, ident, value = parse_line(line)
+            if t == typ:
+                out[ident] += float(value)
+        return dict(out)
+
+    def last(self, typ):
+        """Last forwarded value per id (text), for one type."""
+        out = {}
+        for line in self.snapshot():
+            t, extra, ident, value = parse_line(line)
+            if t == typ:
+                out[ident] = (value, extra)
+        return out
+
+    def of_type(self, typ):
+        return [l for l in self.snapshot() if parse_line(l)[0] == typ]
+
+
+class Relay:
+    """The real binary with a generated config in its own temporary directory.
+    Sections given as {"relay": {"window": "200ms"}} override the defaults
+    chosen here (UDP on a free IPv4 port, a unix socket in the directory)."""
+
+    def __init__(self, tmp, upstream_url, config=None, listen=None, env=None, start=True,
+                 extra_args=()):
+        self.tmp = tmp
+        self.udp_port = free_udp_port()
+        self.unix_path = os.path.join(tmp, "relay.unix")
+        self.admin_path = os.path.join(tmp, "admin.sock")
+        if listen is None:
+            listen = "udp://127.0.0.1:%d unix://%s" % (self.udp_port, self.unix_path)
+        sections = {
+            "relay": {"listen": listen, "upstream": upstream_url, "window": "200ms"},
+            "admin": {"socket": self.admin_path},
+            "self_metrics": {"enabled": "false"},
+            "log": {"level": "info"},
+        }
+        for sec, keys in (config or {}).items():
+            sections.setdefault(sec, {}).update(keys)
+        self.config_path = os.path.join(tmp, "relay.ini")
+        self.write_config(sections)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.stderr_path = os.path.join(tmp, "relay.stderr")
+        self.stdout_path = os.path.join(tmp, "relay.stdout")
+        if start:
+            self.start()
+
+    def write_config(self, sections):
+        with open(self.config_path, "w") as f:
+            for sec, keys in sections.items():
+                f.write("[%s]\n" % sec)
+                for k, v in keys.items():
+                    f.write("%s = %s\n" % (k, v))
+                f.write("\n")
+
+    def start(self, wait=True, pass_fds=()):
+        self._stderr = open(self.stderr_path, "ab")
+        self._stdout = open(self.stdout_path, "ab")
+        self.proc = subprocess.Popen([RELAY_BIN, "--config", self.config_path] + self.extra_args,
+                                     stdout=self._stdout, stderr=self._stderr, env=self.env,
+                                     pass_fds=pass_fds)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def log(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_ready(self):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("relay exited with %s:\n%s" % (self.proc.returncode,
+                                                                    self.log()))
+            return self.log().count("event=ready") >= getattr(self, "_starts", 0) + 1
+        wait_until(ready, 10, message="relay readiness")
+        self._starts = getattr(self, "_starts", 0) + 1
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM, then the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("relay did not stop on SIGTERM:\n" + self.log())
+        finally:
+            self._stderr.close()
+            self._stdout.close()
+
+    def admin(self, command, timeout=10):
+        """One admin command; the parsed JSON reply."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout * SLOW)
+            s.connect(self.admin_path)
+            s.sendall(command.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return json.loads(data)
+
+    # Senders ---------------------------------------------------------------
+
+    def send_udp(self, payload, family=socket.AF_INET, port=None):
+        host = "127.0.0.1" if family == socket.AF_INET else "::1"
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.sendto(payload if isinstance(payload, bytes) else payload.encode(),
+                     (host, port or self.udp_port))
+
+    def send_unix(self, payload, path=None):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(payload if isinstance(payload, bytes) else payload.encode(),
+                     path or self.unix_path)
+
+
+class RelayTestCase(unittest.TestCase):
+    """A temporary directory per test, removed afterwards; relays and fakes
+    started through these helpers are stopped even when a test fails."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="relaytest-")
+        self._owned = []
+
+    def tearDown(self):
+        for fn in reversed(self._owned):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - cleanup must go on
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def fake(self, kind="unix", name="spectatord.unix", **kw):
+        f = FakeSpectatord(kind, path=os.path.join(self.tmp, name), **kw)
+        self._owned.append(f.close)
+        return f
+
+    def relay(self, upstream, **kw):
+        r = Relay(self.tmp, upstream.url if hasattr(upstream, "url") else upstream, **kw)
+
+        def stop():
+            if r.proc and r.proc.poll() is None:
+                r.proc.kill()
+                r.proc.wait()
+        self._owned.append(stop)
+        return r
+
+    def assertExit0(self, relay):
+        code = relay.stop()
+        self.assertEqual(code, 0, "exit status %s; log:\n%s" % (code, relay.log()))
+
+
+def close_enough(a, b):
+    return a == b or (math.isnan(a) and math.isnan(b))
