@@ -457,8 +457,12 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 void config_value_text(const struct config *c, const struct config_option *o, char *buf, size_t cap)
 {
 	const char *field = (const char *)c + o->offset;
-	uint64_t v = *(const uint64_t *)field;
+	uint64_t v = 0;
 
+	/* Only numeric options are uint64_t fields. */
+	if (o->type == CONF_DURATION || o->type == CONF_SIZE || o->type == CONF_COUNT ||
+	    o->type == CONF_MODE || o->type == CONF_LEVEL)
+		memcpy(&v, field, sizeof(v));
 	switch (o->type) {
 	case CONF_URL_LIST: {
 		size_t n = 0;

@@ -62,7 +62,7 @@ class FakeSpectatord:
     and keeps every line. `pause()` stops reading (so the kernel queue fills),
     `resume()` reads again, `close()` removes the socket."""
 
-    def __init__(self, kind, path=None, family=socket.AF_INET, rcvbuf=None, delay=0.0):
+    def __init__(self, kind, path=None, family=socket.AF_INET, rcvbuf=None, delay=0.0, port=0):
         self.kind = kind
         self.lines = []
         self.datagrams = []
@@ -71,6 +71,7 @@ class FakeSpectatord:
         self.reading.set()
         self.stop = threading.Event()
         self.delay = delay
+        self.empty_polls = 0  # reads that found the queue empty
         if kind == "unix":
             self.path = path
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -81,11 +82,10 @@ class FakeSpectatord:
         else:
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
             host = "127.0.0.1" if family == socket.AF_INET else "::1"
-            self.sock.bind((host, 0))
+            self.sock.bind((host, port))
             port = self.sock.getsockname()[1]
             self.url = "udp://%s:%d" % (host if family == socket.AF_INET else "[::1]", port)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf or (4 << 20))
         self.sock.settimeout(0.05)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -98,6 +98,7 @@ class FakeSpectatord:
             try:
                 data = self.sock.recv(70000)
             except socket.timeout:
+                self.empty_polls += 1
                 continue
             except OSError:
                 return
@@ -109,6 +110,12 @@ class FakeSpectatord:
                 self.lines.extend(l for l in text.split("\n") if l)
             if self.delay:
                 time.sleep(self.delay)
+
+    def settle(self):
+        """Returns once everything the kernel queued for this socket has
+        been read: two reads in a row found it empty after this call."""
+        start = self.empty_polls
+        wait_until(lambda: self.empty_polls >= start + 2, 30, message="fake to drain its queue")
 
     def pause(self):
         self.reading.clear()
@@ -237,6 +244,15 @@ class Relay:
             self._stderr.close()
             self._stdout.close()
 
+    def kill(self):
+        """Ends the process however it is doing (test cleanup)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (getattr(self, "_stderr", None), getattr(self, "_stdout", None)):
+            if f:
+                f.close()
+
     def admin(self, command, timeout=10):
         """One admin command; the parsed JSON reply."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -272,6 +288,7 @@ class RelayTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="relaytest-")
         self._owned = []
+        self._fakes = []
 
     def tearDown(self):
         for fn in reversed(self._owned):
@@ -282,23 +299,27 @@ class RelayTestCase(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def fake(self, kind="unix", name="spectatord.unix", **kw):
+        """A fake SpectatorD: unix at tmp/name, or UDP on loopback (port=N to
+        take a given port)."""
         f = FakeSpectatord(kind, path=os.path.join(self.tmp, name), **kw)
         self._owned.append(f.close)
+        self._fakes.append(f)
         return f
 
     def relay(self, upstream, **kw):
         r = Relay(self.tmp, upstream.url if hasattr(upstream, "url") else upstream, **kw)
 
-        def stop():
-            if r.proc and r.proc.poll() is None:
-                r.proc.kill()
-                r.proc.wait()
-        self._owned.append(stop)
+        self._owned.append(r.kill)
         return r
 
     def assertExit0(self, relay):
+        """Stops the relay, checks its exit status, and lets every fake read
+        what the relay delivered before it exited."""
         code = relay.stop()
         self.assertEqual(code, 0, "exit status %s; log:\n%s" % (code, relay.log()))
+        for f in self._fakes:
+            if not f.stop.is_set():
+                f.settle()
 
 
 def close_enough(a, b):

@@ -1,0 +1,171 @@
+"""Start, stop and configuration errors of the real binary."""
+
+import os
+import signal
+import subprocess
+import unittest
+
+from relaytest import RELAY_BIN, RelayTestCase, wait_until
+
+
+class ShutdownTest(RelayTestCase):
+
+    def test_sigterm_mid_window_delivers_the_partial_window(self):
+        up = self.fake("unix")
+        # A long window: SIGTERM comes long before it would close.
+        relay = self.relay(up, config={"relay": {"window": "5s"}})
+        relay.send_udp("c:partial:1\nc:partial:2\nt:partial.lat:0.5")
+        relay.send_unix("c:partial:4\ng,30:partial.g:7")
+        # The relay has read them once its stats say so; without the admin
+        # socket we rely on SIGTERM draining the kernel queue.
+        self.assertExit0(relay)
+        self.assertEqual(sorted(up.snapshot()),
+                         ["c:partial:7", "g,30:partial.g:7", "t:partial.lat:0.5"])
+        self.assertIn("event=stopped", relay.log())
+
+    def test_sigint_is_a_stop_too(self):
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "5s"}})
+        relay.send_udp("c:int:1")
+        relay.signal(signal.SIGINT)
+        self.assertEqual(relay.proc.wait(20), 0)
+        self.assertEqual(up.snapshot(), ["c:int:1"])
+
+    def test_unix_socket_is_removed_on_exit_and_stale_one_replaced(self):
+        up = self.fake("unix")
+        relay = self.relay(up)
+        self.assertTrue(os.path.exists(relay.unix_path))
+        self.assertExit0(relay)
+        self.assertFalse(os.path.exists(relay.unix_path))
+        # A socket file left by a killed relay is stale: the next one takes over.
+        relay.start()
+        relay.kill()
+        self.assertTrue(os.path.exists(relay.unix_path))
+        relay.start()
+        relay.send_unix("c:after.stale:1")
+        wait_until(lambda: up.count() >= 1, message="line through the new socket")
+        self.assertExit0(relay)
+
+    def test_refuses_a_unix_path_another_process_is_bound_to(self):
+        up = self.fake("unix")
+        first = self.relay(up)
+        second_tmp = os.path.join(self.tmp, "second")
+        os.mkdir(second_tmp)
+        from relaytest import Relay
+        second = Relay(second_tmp, up.url, listen="unix://" + first.unix_path, start=False)
+        second.admin_path = os.path.join(second_tmp, "admin.sock")
+        proc = subprocess.run([RELAY_BIN, "--config", second.config_path], capture_output=True,
+                              timeout=20, text=True)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("another process is bound to " + first.unix_path, proc.stderr)
+        self.assertExit0(first)
+
+    def test_refuses_a_busy_udp_port(self):
+        up = self.fake("unix")
+        first = self.relay(up)
+        from relaytest import Relay
+        second_tmp = os.path.join(self.tmp, "second")
+        os.mkdir(second_tmp)
+        second = Relay(second_tmp, up.url, listen="udp://127.0.0.1:%d" % first.udp_port,
+                       start=False)
+        proc = subprocess.run([RELAY_BIN, "--config", second.config_path], capture_output=True,
+                              timeout=20, text=True)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("cannot bind udp://127.0.0.1:%d" % first.udp_port, proc.stderr)
+        self.assertExit0(first)
+
+
+class CheckConfigTest(RelayTestCase):
+    """--check-config prints FILE:LINE: key: reason and exits 1 for each kind
+    of bad file; a good file prints the effective configuration and exits 0."""
+
+    def check(self, text):
+        path = os.path.join(self.tmp, "relay.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        proc = subprocess.run([RELAY_BIN, "--check-config", "--config", path],
+                              capture_output=True, text=True, timeout=20)
+        return proc.returncode, proc.stdout, proc.stderr.strip(), path
+
+    def assertBad(self, text, line, message):
+        code, _, err, path = self.check(text)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err, "%s:%d: %s" % (path, line, message))
+
+    def test_good_file_prints_the_effective_configuration(self):
+        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n[limits]\nmax_pending_bytes = 1MiB\n")
+        self.assertEqual(code, 0, err)
+        self.assertIn("window = 250ms\n", out)
+        self.assertIn("max_pending_bytes = 1MiB\n", out)
+        self.assertIn("upstream = unix:///run/spectatord/spectatord.unix\n", out)
+
+    def test_unknown_key(self):
+        self.assertBad("[relay]\nwindow = 1s\nwindwo = 2s\n", 3, "windwo: unknown key in [relay]")
+
+    def test_unknown_section(self):
+        self.assertBad("[relay]\nwindow = 1s\n\n[relays]\nwindow = 1s\n", 4,
+                       "[relays]: unknown section")
+
+    def test_unknown_empty_section(self):
+        self.assertBad("[relay]\n[bogus]\n", 2, "[bogus]: unknown section")
+
+    def test_bad_value(self):
+        self.assertBad("[relay]\nwindow = soon\n", 2,
+                       "window: expected a duration such as 250ms, 1s or 2m")
+        self.assertBad("[self_metrics]\nenabled = maybe\n", 2, "enabled: expected true or false")
+        self.assertBad("[sockets]\nunix_mode = 666\n", 2,
+                       "unix_mode: expected an octal mode such as 0660")
+
+    def test_out_of_range(self):
+        self.assertBad("[relay]\nwindow = 50ms\n", 2, "window: must be between 100ms and 5s")
+        self.assertBad("[relay]\nwindow = 6s\n", 2, "window: must be between 100ms and 5s")
+        self.assertBad("[limits]\nmax_datagram = 65508\n", 2,
+                       "max_datagram: must be between 512 and 65507")
+
+    def test_bad_url(self):
+        self.assertBad("[relay]\nlisten = tcp://127.0.0.1:1235\n", 2,
+                       "listen: tcp://127.0.0.1:1235: expected udp://HOST:PORT or unix:///PATH")
+        self.assertBad("[relay]\nupstream = udp://127.0.0.1\n", 2,
+                       "upstream: udp://127.0.0.1: expected udp://HOST:PORT")
+        self.assertBad("[relay]\nlisten = unix://relative/path\n", 2,
+                       "listen: unix://relative/path: the path must be absolute (three slashes)")
+        self.assertBad("[relay]\nlisten = udp://127.0.0.1:99999\n", 2,
+                       "listen: udp://127.0.0.1:99999: port must be a number from 0 to 65535")
+
+    def test_set_twice(self):
+        self.assertBad("[relay]\nwindow = 1s\nwindow = 2s\n", 3, "window: set twice")
+
+    def test_syntax_error(self):
+        self.assertBad("[relay]\nwindow 1s\n", 2, "syntax error: expected [section] or key = value")
+
+    def test_missing_file(self):
+        code, _, err, _ = self.check("")
+        self.assertEqual(code, 0)
+        proc = subprocess.run([RELAY_BIN, "--check-config", "--config",
+                               os.path.join(self.tmp, "nope.ini")],
+                              capture_output=True, text=True, timeout=20)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("nope.ini: No such file or directory", proc.stderr)
+
+    def test_startup_reports_the_same_error(self):
+        path = os.path.join(self.tmp, "relay.ini")
+        with open(path, "w") as f:
+            f.write("[limits]\nmax_series = 0\n")
+        proc = subprocess.run([RELAY_BIN, "--config", path], capture_output=True, text=True,
+                              timeout=20)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(proc.stderr.strip(),
+                         "%s:2: max_series: must be between 1 and 100000000" % path)
+
+    def test_usage(self):
+        proc = subprocess.run([RELAY_BIN, "--bogus"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("usage: spectator-relay", proc.stderr)
+        proc = subprocess.run([RELAY_BIN, "--version"], capture_output=True, text=True,
+                              timeout=20)
+        self.assertEqual(proc.returncode, 0)
+        self.assertRegex(proc.stdout, r"^spectator-relay \d+\.\d+\.\d+\n$")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,174 @@
+"""SpectatorD away, full, slow or refusing: the relay keeps running, counter
+totals stay exact, and pass-through lines are lost only past
+max_pending_bytes, oldest first, and counted."""
+
+import os
+import re
+import socket
+import threading
+import time
+import unittest
+
+from relaytest import RelayTestCase, free_udp_port, parse_line, wait_until
+
+
+class Sender(threading.Thread):
+    """Sends counters over 20 series and one timer per datagram, at a steady
+    pace, until stopped; remembers exactly what it sent."""
+
+    def __init__(self, relay, transport="udp", pace=0.002, limit_s=30):
+        super().__init__(daemon=True)
+        self.relay = relay
+        self.transport = transport
+        self.pace = pace
+        self.limit_s = limit_s
+        self.sent = {}
+        self.timers = 0
+        self.halt = threading.Event()
+        if transport == "udp":
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addr = ("127.0.0.1", relay.udp_port)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.addr = relay.unix_path
+
+    def run(self):
+        end = time.monotonic() + self.limit_s
+        n = 0
+        while not self.halt.is_set() and time.monotonic() < end:
+            lines = []
+            for i in range(10):
+                ident = "fault.ctr,i=%d" % ((n + i) % 20)
+                lines.append("c:%s:%d" % (ident, 1 + i % 3))
+                self.sent[ident] = self.sent.get(ident, 0) + 1 + i % 3
+            lines.append("t:fault.lat,seq=x:%d" % self.timers)
+            self.timers += 1
+            self.sock.sendto("\n".join(lines).encode(), self.addr)
+            n += 10
+            time.sleep(self.pace)  # pacing the load, not synchronisation
+        self.sock.close()
+
+    def finish(self):
+        self.halt.set()
+        self.join(10)
+
+
+def counter_sums(*fakes):
+    total = {}
+    for f in fakes:
+        for ident, v in f.sums("c").items():
+            total[ident] = total.get(ident, 0) + v
+    return total
+
+
+def timer_values(*fakes):
+    vals = []
+    for f in fakes:
+        vals += [int(parse_line(l)[3]) for l in f.of_type("t")]
+    return vals
+
+
+def dropped(relay):
+    m = re.search(r"dropped_upstream=(\d+)", relay.log())
+    return int(m.group(1))
+
+
+class UpstreamFaultTest(RelayTestCase):
+
+    def test_away_and_back(self):
+        path = os.path.join(self.tmp, "spectatord.unix")
+        first = self.fake("unix")
+        relay = self.relay(first, config={"relay": {"window": "100ms"}})
+        sender = Sender(relay)
+        sender.start()
+        wait_until(lambda: first.count() > 50, message="traffic before the outage")
+        first.close()                       # SpectatorD goes away: socket gone
+        wait_until(lambda: "event=upstream_down" in relay.log(), message="upstream down")
+        time.sleep(0.5)                     # several windows pass without an upstream
+        second = self.fake("unix")          # and comes back at the same path
+        self.assertEqual(second.path, path)
+        wait_until(lambda: second.count() > 50, message="traffic after the outage")
+        sender.finish()
+        self.assertExit0(relay)
+        self.assertEqual(counter_sums(first, second), sender.sent)
+        self.assertEqual(sorted(timer_values(first, second)), list(range(sender.timers)))
+        self.assertEqual(dropped(relay), 0)
+
+    def test_starts_without_upstream_and_delivers_once_it_appears(self):
+        relay = self.relay("unix://" + os.path.join(self.tmp, "spectatord.unix"))
+        relay.send_udp("c:early:1\nt:early.lat:1")
+        wait_until(lambda: "event=upstream_down" in relay.log(), message="upstream down")
+        up = self.fake("unix")
+        wait_until(lambda: up.count() >= 2, message="delivery after the upstream appeared")
+        self.assertExit0(relay)
+        self.assertEqual(sorted(up.snapshot()), ["c:early:1", "t:early.lat:1"])
+
+    def test_full_queue_then_resume(self):
+        # A small receive queue that stops being read: sendto() gets EAGAIN.
+        up = self.fake("unix", rcvbuf=4096)
+        relay = self.relay(up, config={"relay": {"window": "100ms"}})
+        up.pause()
+        sender = Sender(relay)
+        sender.start()
+        wait_until(lambda: sender.timers > 1000, message="load while the upstream is full")
+        up.resume()
+        wait_until(lambda: up.count() > 0, message="delivery after resume")
+        sender.finish()
+        self.assertExit0(relay)
+        self.assertEqual(counter_sums(up), sender.sent)
+        self.assertEqual(sorted(timer_values(up)), list(range(sender.timers)))
+
+    def test_slow_upstream(self):
+        up = self.fake("unix", rcvbuf=8192, delay=0.01)  # one datagram every 10 ms
+        relay = self.relay(up, config={"relay": {"window": "100ms"}})
+        sender = Sender(relay, pace=0.001)
+        sender.start()
+        wait_until(lambda: sender.timers > 1500, message="load against a slow upstream")
+        sender.finish()
+        self.assertExit0(relay)
+        self.assertEqual(counter_sums(up), sender.sent)
+        self.assertEqual(sorted(timer_values(up)), list(range(sender.timers)))
+
+    def test_udp_upstream_refusing_then_back(self):
+        port = free_udp_port()
+        relay = self.relay("udp://127.0.0.1:%d" % port, config={"relay": {"window": "100ms"}})
+        sender = Sender(relay, transport="unix")
+        sender.start()
+        wait_until(lambda: "event=upstream_down" in relay.log(), message="ICMP refusal noticed")
+        time.sleep(0.3)                     # a few windows of refusals
+        back = self.fake("udp", port=port)  # SpectatorD binds the port again
+        wait_until(lambda: back.count() > 50, message="delivery after the port opened")
+        sender.finish()
+        self.assertExit0(relay)
+        self.assertEqual(counter_sums(back), sender.sent)
+        self.assertEqual(sorted(timer_values(back)), list(range(sender.timers)))
+
+    def test_pass_through_bounded_by_max_pending_bytes(self):
+        path = os.path.join(self.tmp, "spectatord.unix")
+        relay = self.relay("unix://" + path,
+                           config={"relay": {"window": "100ms"},
+                                   "limits": {"max_pending_bytes": "64KiB",
+                                              "max_datagram": "1024"}})
+        # ~300 KiB of timer lines while nobody listens: most must be dropped,
+        # oldest first.
+        n = 12000
+        for start in range(0, n, 40):
+            relay.send_unix("\n".join("t:pt.lat:%d" % i for i in range(start, start + 40)))
+        relay.send_unix("c:pt.ctr:%d" % n)
+        wait_until(lambda: "event=upstream_down" in relay.log(), message="upstream down")
+        up = self.fake("unix")
+        wait_until(lambda: any(l.startswith("c:") for l in up.snapshot()), message="counter")
+        self.assertExit0(relay)
+        got = sorted(int(parse_line(l)[3]) for l in up.of_type("t"))
+        lost = dropped(relay)
+        self.assertGreater(lost, 0)
+        self.assertEqual(len(got) + lost, n)
+        # What survived is the newest, and nothing newer is missing.
+        self.assertEqual(got, list(range(n - len(got), n)))
+        # Held back: at most max_pending_bytes, plus the datagram being packed.
+        self.assertLessEqual(sum(len("t:pt.lat:%d\n" % i) for i in got), 64 * 1024 + 1024)
+        self.assertEqual(up.sums("c"), {"pt.ctr": n})
+
+
+if __name__ == "__main__":
+    unittest.main()
