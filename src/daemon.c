@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,68 @@ enum {
 	HAVE_UPSTREAM = 1 << 2,
 	HAVE_WINDOW = 1 << 3,
 	HAVE_HANDLES = 1 << 4, /* signals and timers */
+	HAVE_ADMIN = 1 << 5,
 };
+
+static double realtime_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------------
+ * Who sends what: the ingest observers
+ * ------------------------------------------------------------------------ */
+
+static struct sender_stats *sender(struct daemon *d, const struct sender_id *from, double now)
+{
+	bool is_new;
+	struct sender_stats *e = senders_get(&d->senders, from, now, &is_new);
+
+	if (is_new && from->is_unix && from->has_cred) {
+		/* Once per new entry, not per datagram. */
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)from->pid);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (fgets(e->comm, sizeof(e->comm), f))
+				e->comm[strcspn(e->comm, "\n")] = '\0';
+			fclose(f);
+		}
+	}
+	return e;
+}
+
+static void on_datagram(void *ctx, const struct sender_id *from, size_t bytes, size_t lines,
+			size_t rejected)
+{
+	struct daemon *d = ctx;
+	double now = d->now_s;
+	struct sender_stats *e = sender(d, from, now);
+
+	e->datagrams++;
+	e->bytes += bytes;
+	e->lines += lines;
+	e->rejects += rejected;
+	e->last_seen = now;
+}
+
+static void on_reject(void *ctx, const struct sender_id *from, const char *line, size_t len,
+		      enum reject_reason r)
+{
+	struct daemon *d = ctx;
+	double now = realtime_seconds();
+	char who[96];
+	struct sender_stats *e;
+
+	d->now_s = now;
+	e = sender(d, from, now);
+	e->by_reason[r]++;
+	sender_format(from, e->comm, who, sizeof(who));
+	rejects_add(&d->rejects, line, len, r, who, now);
+}
 
 /* ------------------------------------------------------------------------
  * Listeners
@@ -119,6 +181,9 @@ static void window_closed(void *ctx)
 	double secs = (double)(now - d->last_status_ms) / 1000.0;
 	char status[160];
 
+	if (d->stats.windows_last_flush_duration_us > d->self.max_flush_us)
+		d->self.max_flush_us = d->stats.windows_last_flush_duration_us;
+	d->now_s = realtime_seconds();
 	if (secs <= 0)
 		return;
 	snprintf(status, sizeof(status),
@@ -130,6 +195,16 @@ static void window_closed(void *ctx)
 	d->last_status_ms = now;
 	d->last_status_in = in;
 	d->last_status_out = out;
+}
+
+static void self_cb(uv_timer_t *h)
+{
+	struct daemon *d = h->data;
+
+	if (d->cfg.self_metrics)
+		selfmetrics_emit(&d->self, d);
+	else
+		selfmetrics_reset(&d->self, d);
 }
 
 static void tick_cb(uv_timer_t *h)
@@ -161,16 +236,26 @@ static void upstream_closed_cb(struct upstream *up)
 	(void)up;
 }
 
+static void admin_closed_cb(struct admin *a)
+{
+	(void)a;
+}
+
 /* Closes every handle that is open; the loop then ends by itself. */
 static void close_all(struct daemon *d)
 {
 	while (d->nlisteners)
 		close_listener_at(d, d->nlisteners - 1);
+	if (d->started & HAVE_ADMIN) {
+		admin_close(&d->admin, admin_closed_cb);
+		d->started &= ~(unsigned)HAVE_ADMIN;
+	}
 	if (d->started & HAVE_HANDLES) {
 		uv_close((uv_handle_t *)&d->sigterm, noop_close_cb);
 		uv_close((uv_handle_t *)&d->sigint, noop_close_cb);
 		uv_close((uv_handle_t *)&d->sighup, noop_close_cb);
 		uv_close((uv_handle_t *)&d->tick, noop_close_cb);
+		uv_close((uv_handle_t *)&d->self_timer, noop_close_cb);
 		uv_close((uv_handle_t *)&d->stop_timer, noop_close_cb);
 		d->started &= ~(unsigned)HAVE_HANDLES;
 	}
@@ -230,6 +315,7 @@ void daemon_stop(struct daemon *d)
 		drained += listener_drain(d->listeners[i], DRAIN_MAX);
 	uv_timer_stop(&d->window.timer);
 	uv_timer_stop(&d->tick);
+	uv_timer_stop(&d->self_timer);
 	window_flush(&d->window);
 	log_info("event=final_flush drained_datagrams=%zu", drained);
 
@@ -282,6 +368,11 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	d->started |= HAVE_PARSER;
 	d->ingest.stats = &d->stats;
 	d->ingest.window = &d->window;
+	d->ingest.on_datagram = on_datagram;
+	d->ingest.on_reject = on_reject;
+	d->ingest.observer = d;
+	d->now_s = realtime_seconds();
+	senders_init(&d->senders);
 
 	r = upstream_open(&d->upstream, &d->loop, &cfg->upstream, cfg->max_datagram,
 			  cfg->max_pending_bytes, &d->pool, &d->stats, err, errlen);
@@ -302,8 +393,9 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	uv_signal_init(&d->loop, &d->sighup);
 	uv_timer_init(&d->loop, &d->stop_timer);
 	uv_timer_init(&d->loop, &d->tick);
+	uv_timer_init(&d->loop, &d->self_timer);
 	d->sigterm.data = d->sigint.data = d->sighup.data = d;
-	d->stop_timer.data = d->tick.data = d;
+	d->stop_timer.data = d->tick.data = d->self_timer.data = d;
 	d->started |= HAVE_HANDLES;
 
 	r = sd_fds_take(&d->sd_fds);
@@ -323,6 +415,13 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 			log_warn("event=unused_socket fd=%d name=%s reason=\"matches no listen address\"",
 				 d->sd_fds.fd[i], d->sd_fds.name[i]);
 
+	if (cfg->admin_socket[0]) {
+		r = admin_start(&d->admin, d, err, errlen);
+		if (r != 0)
+			return r;
+		d->started |= HAVE_ADMIN;
+	}
+
 	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&d->sigint, signal_cb, SIGINT);
 	uv_signal_start(&d->sighup, signal_cb, SIGHUP);
@@ -331,6 +430,8 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	if (d->watchdog_ms && d->watchdog_ms / 2 < tick)
 		tick = d->watchdog_ms / 2 ? d->watchdog_ms / 2 : 1;
 	uv_timer_start(&d->tick, tick_cb, tick, tick);
+	selfmetrics_reset(&d->self, d);
+	uv_timer_start(&d->self_timer, self_cb, SELFMETRICS_PERIOD_MS, SELFMETRICS_PERIOD_MS);
 
 	log_info("event=ready version=%s config=%s upstream=%s window_ms=%llu listeners=%zu",
 		 RELAY_VERSION, cfg->path[0] ? cfg->path : "built-in", cfg->upstream.text,

@@ -17,16 +17,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "buf.h"
 #include "config.h"
 #include "listener.h"
+#include "rejects.h"
 #include "sdnotify.h"
+#include "selfmetrics.h"
+#include "senders.h"
 #include "stats.h"
 #include "upstream.h"
 #include "window.h"
-
-struct admin;
-struct observer;
 
 struct daemon {
 	uv_loop_t loop;
@@ -40,12 +41,16 @@ struct daemon {
 	struct listener *listeners[CONFIG_MAX_LISTEN]; /* heap; freed in close callbacks */
 	size_t nlisteners;
 	struct sd_fds sd_fds;
-	struct admin *admin;            /* heap, or NULL when disabled */
-	struct observer *observer;      /* senders and rejects, for the admin */
+	struct admin admin;             /* when [admin] socket is set */
+	struct senders senders;         /* who sends what, for the admin */
+	struct rejects rejects;         /* the last refused lines, for the admin */
+	struct selfmetrics self;
 	uv_signal_t sigterm, sigint, sighup;
-	uv_timer_t tick;                /* self-metrics, drop counters, watchdog */
+	uv_timer_t tick;                /* drop counters, watchdog */
+	uv_timer_t self_timer;          /* self-metrics */
 	uv_timer_t stop_timer;          /* shutdown: retry delivery until the deadline */
 	uint64_t start_ms;              /* uv_now() at start */
+	double now_s;                   /* epoch seconds, refreshed each window and reject */
 	uint64_t stop_deadline_ms;
 	uint64_t watchdog_ms;           /* 0: no watchdog */
 	uint64_t last_status_ms;

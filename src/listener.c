@@ -24,7 +24,7 @@
  * ------------------------------------------------------------------------ */
 
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
-		     const struct sender *from, uint64_t *lines_out)
+		     const struct sender_id *from, uint64_t *lines_out)
 {
 	struct stats *st = in->stats;
 	struct proto_lines it;
@@ -62,7 +62,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
 }
 
 static void got(struct listener *l, const char *buf, size_t len, bool truncated,
-		const struct sender *from)
+		const struct sender_id *from)
 {
 	uint64_t lines;
 
@@ -102,7 +102,7 @@ static void free_batch(struct listener *l)
 	l->names = NULL;
 }
 
-static void sender_of(const struct listener *l, const struct msghdr *mh, struct sender *from)
+static void sender_of(const struct listener *l, const struct msghdr *mh, struct sender_id *from)
 {
 	memset(from, 0, sizeof(*from));
 	from->is_unix = l->url.kind == URL_UNIX;
@@ -144,7 +144,7 @@ static int read_batch(struct listener *l)
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
-		struct sender from;
+		struct sender_id from;
 		sender_of(l, &l->msgs[i].msg_hdr, &from);
 		got(l, l->iov[i].iov_base, l->msgs[i].msg_len,
 		    (l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &from);
@@ -201,7 +201,7 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	}
 	if (addr == NULL)
 		return; /* queue empty, or libuv releasing a recvmmsg buffer */
-	struct sender from = { .is_unix = false };
+	struct sender_id from = { .is_unix = false };
 	memcpy(&from.addr, addr,
 	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	got(l, buf->base, (size_t)nread, (flags & UV_UDP_PARTIAL) != 0, &from);

@@ -19,19 +19,10 @@
 #include <uv.h>
 
 #include "protocol.h"
+#include "senders.h"
 #include "stats.h"
 #include "url.h"
 #include "window.h"
-
-/* Who sent a datagram: a UDP source address, or a unix peer's credentials. */
-struct sender {
-	bool is_unix;
-	bool has_cred;
-	struct sockaddr_storage addr;  /* UDP */
-	pid_t pid;                     /* unix, when has_cred */
-	uid_t uid;
-	gid_t gid;
-};
 
 /* What every listener feeds; owned by the daemon. */
 struct ingest {
@@ -40,16 +31,16 @@ struct ingest {
 	struct stats *stats;
 	/* Optional observers (the admin's senders and rejects). from and line
 	 * are borrowed for the duration of the call. */
-	void (*on_datagram)(void *ctx, const struct sender *from, size_t bytes, size_t lines,
+	void (*on_datagram)(void *ctx, const struct sender_id *from, size_t bytes, size_t lines,
 			    size_t rejected);
-	void (*on_reject)(void *ctx, const struct sender *from, const char *line, size_t len,
+	void (*on_reject)(void *ctx, const struct sender_id *from, const char *line, size_t len,
 			  enum reject_reason r);
 	void *observer;
 };
 
 /* Parses one datagram and records every line; counts everything. */
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
-		     const struct sender *from, uint64_t *lines_out);
+		     const struct sender_id *from, uint64_t *lines_out);
 
 struct listener_stats {
 	uint64_t datagrams;

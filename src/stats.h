@@ -27,6 +27,7 @@
 	X(upstream, errors, counter, "failed sends (each outage, EAGAIN, refused or missing socket)") \
 	X(upstream, outages, counter, "times the upstream went from up to down")                \
 	X(windows, flushed, counter, "windows closed")                                        \
+	X(windows, last_series, gauge, "series merged in the last closed window")            \
 	X(windows, last_flush_duration_us, gauge, "time to close the last window and hand it upstream") \
 	X(windows, max_loop_lag_us, gauge, "largest delay of the window timer behind schedule since start") \
 	X(reload, ok, counter, "successful reloads (SIGHUP or the reload command)")           \

@@ -113,6 +113,7 @@ void window_flush(struct window *w)
 	w->cursor = 0;
 	w->undo_cursor = 0;
 	w->undo_lines = 0;
+	w->stats->windows_last_series = agg_table_count(w->closed);
 
 	pt_push(w);
 	w->stats->windows_flushed++;
