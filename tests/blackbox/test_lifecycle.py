@@ -29,6 +29,7 @@ class ShutdownTest(RelayTestCase):
         relay.send_udp("c:int:1")
         relay.signal(signal.SIGINT)
         self.assertEqual(relay.proc.wait(20), 0)
+        up.settle()
         self.assertEqual(up.snapshot(), ["c:int:1"])
 
     def test_unix_socket_is_removed_on_exit_and_stale_one_replaced(self):

@@ -1,0 +1,285 @@
+"""The admin socket, spectator-relayctl and self-metrics, against the real
+binary."""
+
+import grp
+import os
+import socket
+import stat
+import subprocess
+import time
+import unittest
+
+from relaytest import RELAYCTL_BIN, RelayTestCase, parse_line, wait_until
+
+
+def ctl(relay, *args, user=None, extra_groups=None):
+    return subprocess.run([RELAYCTL_BIN, "--socket", relay.admin_path] + list(args),
+                          capture_output=True, text=True, timeout=30, user=user,
+                          extra_groups=extra_groups)
+
+
+class AdminTest(RelayTestCase):
+
+    def test_stats_count_lines_and_rejects_exactly(self):
+        up = self.fake("unix")
+        relay = self.relay(up)
+        good = ["c:ok.a:1", "c:ok.b,x=1:2", "t:ok.t:0.5", "g:ok.g:3", "m:ok.m:4"]
+        bad = {"Q:bad.type:1": "bad-type", "c:bad.neg:-1": "negative",
+               "c:bad.hex:0x10": "hex", "g:bad.hex2:0xff": "hex"}
+        relay.send_udp("\n".join(good[:3] + list(bad)[:2]))
+        relay.send_unix("\n".join(good[3:] + list(bad)[2:]))
+        stats = wait_until(lambda: (lambda s: s if s["received"]["lines"] == 9 else None)(
+            relay.admin("stats")), message="stats to count 9 lines")
+        self.assertEqual(stats["received"]["datagrams"], 2)
+        self.assertEqual(stats["rejected"]["total"], 4)
+        by = stats["rejected"]["by_reason"]
+        self.assertEqual(by["bad-type"], 1)
+        self.assertEqual(by["negative"], 1)
+        self.assertEqual(by["hex"], 2)
+        self.assertEqual(sum(by.values()), 4)
+        self.assertEqual(stats["merged"]["lines_in"], 4)
+        per = {l["transport"]: l for l in stats["listeners"]}
+        self.assertEqual(per["udp"]["lines"], 5)
+        self.assertEqual(per["unix"]["lines"], 4)
+        self.assertEqual(per["udp"]["kernel_drops"], 0)
+        self.assertGreater(per["udp"]["receive_buffer"], 0)
+
+        rejects = relay.admin("rejects")["rejects"]
+        self.assertEqual([(r["line"], r["reason"]) for r in rejects], list(bad.items()))
+        self.assertTrue(all(abs(r["time"] - time.time()) < 60 for r in rejects))
+        self.assertRegex(rejects[0]["sender"], r"^127\.0\.0\.1:\d+$")
+        self.assertRegex(rejects[3]["sender"], r"^pid %d uid %d" % (os.getpid(), os.getuid()))
+
+        # The window closes and the good lines go out; stats agree.
+        wait_until(lambda: up.count() >= 5, message="forwarded lines")
+        stats = relay.admin("stats")
+        self.assertEqual(stats["forwarded"]["lines"], up.count())
+        self.assertExit0(relay)
+
+    def test_rejects_keeps_the_last_100_cut_to_200_bytes(self):
+        relay = self.relay(self.fake("unix"))
+        for i in range(130):
+            relay.send_udp("Q:%d:%s" % (i, "x" * 300))
+        wait_until(lambda: relay.admin("stats")["rejected"]["total"] == 130, message="rejects")
+        rejects = relay.admin("rejects")["rejects"]
+        self.assertEqual(len(rejects), 100)
+        self.assertTrue(rejects[0]["line"].startswith("Q:30:"))
+        self.assertTrue(rejects[-1]["line"].startswith("Q:129:"))
+        self.assertEqual(len(rejects[-1]["line"]), 200)
+        self.assertEqual(rejects[-1]["bytes"], len("Q:129:") + 300)
+        # Invalid UTF-8 and control bytes still make valid JSON.
+        relay.send_udp(b"Q:bin\xff\xfe\x01:1")
+        wait_until(lambda: relay.admin("stats")["rejected"]["total"] == 131, message="binary")
+        self.assertEqual(relay.admin("rejects")["rejects"][-1]["line"], "Q:bin\ufffd\ufffd\x01:1")
+        self.assertExit0(relay)
+
+    def test_senders_show_our_pid_and_uid_for_unix_traffic(self):
+        relay = self.relay(self.fake("unix"))
+        for _ in range(3):
+            relay.send_unix("c:from.me:1\nQ:bad:1")
+        relay.send_udp("c:from.udp:1")
+        senders = wait_until(lambda: (lambda s: s if len(s["by_lines"]) == 2 else None)(
+            relay.admin("senders")), message="two senders")
+        mine = [s for s in senders["by_lines"] if s["transport"] == "unix"][0]
+        self.assertEqual(mine["pid"], os.getpid())
+        self.assertEqual(mine["uid"], os.getuid())
+        self.assertEqual(mine["datagrams"], 3)
+        self.assertEqual(mine["lines"], 6)
+        self.assertEqual(mine["rejects"], 3)
+        self.assertEqual(mine["top_reject"], "bad-type")
+        self.assertEqual(senders["by_lines"][0]["pid"], os.getpid())  # heaviest first
+        self.assertEqual([s["transport"] for s in senders["by_rejects"]], ["unix"])
+        out = ctl(relay, "senders")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("pid %d uid %d" % (os.getpid(), os.getuid()), out.stdout)
+        self.assertIn("bad-type", out.stdout)
+        self.assertExit0(relay)
+
+    def test_senders_table_is_bounded(self):
+        relay = self.relay(self.fake("unix"))
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(100)]
+        try:
+            for i, s in enumerate(socks):
+                for _ in range(1 + (i == 99) * 50):  # the last one is heavy
+                    s.sendto(b"c:many:1", ("127.0.0.1", relay.udp_port))
+        finally:
+            for s in socks:
+                s.close()
+        wait_until(lambda: relay.admin("stats")["received"]["datagrams"] == 150,
+                   message="all datagrams")
+        senders = relay.admin("senders")
+        self.assertEqual(senders["tracked"], 64)
+        self.assertEqual(senders["evictions"], 36)
+        self.assertGreaterEqual(senders["by_lines"][0]["lines"], 51)
+        self.assertExit0(relay)
+
+    def test_flush_delivers_the_open_window_before_replying(self):
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "5s"}})
+        relay.send_udp("c:flushed:2\nc:flushed:3\nt:flushed.t:1")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 3, message="read")
+        self.assertEqual(relay.admin("stats")["windows"]["flushed"], 0)
+        reply = relay.admin("flush")
+        self.assertEqual(reply["flushed"], True)
+        self.assertEqual(reply["delivered"], True)
+        self.assertEqual(reply["forwarded_lines"], 2)
+        up.settle()  # everything the relay sent is in the fake's queue already
+        self.assertEqual(sorted(up.snapshot()), ["c:flushed:5", "t:flushed.t:1"])
+        self.assertEqual(relay.admin("stats")["windows"]["flushed"], 1)
+        self.assertExit0(relay)
+
+    def test_socket_mode_and_errors(self):
+        relay = self.relay(self.fake("unix"), config={"admin": {"mode": "0640"}})
+        self.assertEqual(stat.S_IMODE(os.stat(relay.admin_path).st_mode), 0o640)
+        self.assertTrue(stat.S_ISSOCK(os.stat(relay.admin_path).st_mode))
+        self.assertIn("unknown command 'bogus'", relay.admin("bogus")["error"])
+        self.assertEqual(relay.admin("forget-age-gauge")["error"], "usage: forget-age-gauge ID")
+        self.assertEqual(relay.admin("stats now")["error"], "stats takes no argument")
+        self.assertIn("not tracked", relay.admin("forget-age-gauge nope")["error"])
+        names = [c["command"] for c in relay.admin("help")["commands"]]
+        self.assertEqual(names, ["help", "stats", "config", "flush", "age-gauges",
+                                 "forget-age-gauge", "forget-age-gauges", "senders", "rejects",
+                                 "reload"])
+        cfg = relay.admin("config")
+        self.assertEqual(cfg["relay"]["window"], "200ms")
+        self.assertEqual(cfg["admin"]["mode"], "0640")
+        self.assertExit0(relay)
+        self.assertFalse(os.path.exists(relay.admin_path))
+
+    def test_idle_client_is_dropped_and_never_blocks_the_loop(self):
+        up = self.fake("unix")
+        relay = self.relay(up)
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        idle.connect(relay.admin_path)
+        half = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        half.connect(relay.admin_path)
+        half.sendall(b"sta")  # half a command, then silence
+        try:
+            # The relay keeps serving and forwarding meanwhile.
+            self.assertIn("received", relay.admin("stats"))
+            relay.send_udp("c:while.idle:1")
+            wait_until(lambda: up.count() >= 1, message="forwarding with idle admin clients")
+            idle.settimeout(15)
+            half.settimeout(15)
+            self.assertEqual(idle.recv(100), b"")  # closed by the relay after 5 s
+            self.assertEqual(half.recv(100), b"")
+        finally:
+            idle.close()
+            half.close()
+        self.assertExit0(relay)
+
+    def test_request_too_long(self):
+        relay = self.relay(self.fake("unix"))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(relay.admin_path)
+            s.sendall(b"x" * 5000)
+            s.settimeout(10)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(1000)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertIn(b"request longer than 1024 bytes", data)
+        self.assertExit0(relay)
+
+    def test_mutating_commands_need_privilege(self):
+        # A group the unprivileged client can be given, or not.
+        group = grp.getgrnam("daemon")
+        relay = self.relay(self.fake("unix"),
+                           config={"admin": {"mode": "0666", "group": "daemon"}})
+        self.assertEqual(os.stat(relay.admin_path).st_gid, group.gr_gid)
+        nobody = 65534
+        os.chmod(self.tmp, 0o755)
+        out = ctl(relay, "flush", user=nobody, extra_groups=[])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("flush changes the relay: it needs root", out.stderr)
+        for cmd in ("reload", "forget-age-gauges"):
+            self.assertEqual(ctl(relay, cmd, user=nobody, extra_groups=[]).returncode, 1)
+        out = ctl(relay, "stats", user=nobody, extra_groups=[])  # read-only: open
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = ctl(relay, "flush", user=nobody, extra_groups=[group.gr_gid])  # in [admin] group
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(ctl(relay, "flush").returncode, 0)  # root
+        self.assertExit0(relay)
+
+
+class RelayctlTest(RelayTestCase):
+
+    def test_stats_for_people_and_for_scripts(self):
+        relay = self.relay(self.fake("unix"))
+        relay.send_udp("c:ctl:1\nQ:x:1")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 2, message="lines")
+        out = ctl(relay, "stats")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"(?m)^received\.lines +2$")
+        self.assertRegex(out.stdout, r"(?m)^rejected\.by_reason\.bad-type +1$")
+        self.assertRegex(out.stdout, r"(?m)^listeners\[0\]\.url +udp://127\.0\.0\.1:\d+$")
+        out = ctl(relay, "--json", "stats")
+        self.assertEqual(__import__("json").loads(out.stdout)["received"]["lines"], 2)
+        out = ctl(relay, "rejects")
+        self.assertRegex(out.stdout, r"(?m)^TIME +REASON +SENDER +LINE$")
+        self.assertRegex(out.stdout, r"(?m)bad-type +127\.0\.0\.1:\d+ +Q:x:1$")
+        # The socket path can come from the relay's configuration.
+        out = subprocess.run([RELAYCTL_BIN, "--config", relay.config_path, "config"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"(?m)^relay\.window +200ms$")
+        self.assertExit0(relay)
+
+    def test_relay_down_or_error_exits_non_zero(self):
+        relay = self.relay(self.fake("unix"))
+        out = ctl(relay, "bogus")
+        self.assertEqual(out.returncode, 1)
+        self.assertEqual(out.stderr.strip(), "spectator-relayctl: unknown command 'bogus'; try help")
+        self.assertExit0(relay)
+        out = ctl(relay, "stats")
+        self.assertEqual(out.returncode, 1)
+        self.assertEqual(out.stdout, "")
+        self.assertIn("cannot reach the relay at %s" % relay.admin_path, out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1)
+        out = subprocess.run([RELAYCTL_BIN], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2)
+
+
+class SelfMetricsTest(RelayTestCase):
+
+    def test_self_metrics_reach_spectatord_and_agree_with_stats(self):
+        up = self.fake("unix")
+        relay = self.relay(up, config={"self_metrics": {"enabled": "true",
+                                                        "tags": "nf.app=relaytest,env=test"}})
+        relay.send_udp("c:app.a:1\nc:app.a:1\nQ:bad:1")
+        relay.send_unix("c:app.b:1")
+
+        def received():
+            sums = up.sums("c")
+            udp = sums.get("spectatorRelay.linesReceived,env=test,nf.app=relaytest,transport=udp")
+            unix = sums.get("spectatorRelay.linesReceived,env=test,nf.app=relaytest,transport=unix")
+            return (udp, unix) if udp and unix else None
+        self.assertEqual(wait_until(received, 20, message="self-metrics"), (3.0, 1.0))
+        sums = up.sums("c")
+        self.assertEqual(sums["spectatorRelay.linesRejected,env=test,nf.app=relaytest,"
+                              "reason=bad-type"], 1.0)
+        stats = relay.admin("stats")
+        self.assertEqual(stats["received"]["lines"], 4)
+        self.assertEqual(stats["rejected"]["total"], 1)
+        gauges = up.last("g")
+        self.assertIn("spectatorRelay.upstreamUp,env=test,nf.app=relaytest", gauges)
+        self.assertEqual(gauges["spectatorRelay.upstreamUp,env=test,nf.app=relaytest"], ("1", "30"))
+        # Forwarded lines reported by self-metrics never exceed what stats says.
+        fwd = sum(v for k, v in up.sums("c").items() if k.startswith("spectatorRelay.linesForwarded"))
+        self.assertLessEqual(fwd, relay.admin("stats")["forwarded"]["lines"])
+        self.assertGreater(fwd, 0)
+        self.assertExit0(relay)
+
+    def test_disabled(self):
+        up = self.fake("unix")
+        relay = self.relay(up)  # the harness disables them
+        relay.send_udp("c:only.mine:1")
+        wait_until(lambda: up.count() >= 1, message="a line")
+        self.assertExit0(relay)
+        self.assertEqual([parse_line(l)[2] for l in up.snapshot()], ["only.mine"])
+
+
+if __name__ == "__main__":
+    unittest.main()
