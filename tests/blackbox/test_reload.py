@@ -1,0 +1,150 @@
+"""SIGHUP and the `reload` command: what can change at runtime changes,
+without losing the open window's merged state or the age-gauge set; a bad
+file keeps the old configuration and says why."""
+
+import os
+import signal
+import socket
+import unittest
+
+from relaytest import RelayTestCase, free_udp_port, wait_until
+
+
+def rewrite(target, **sections):
+    """Rewrites the relay's file: the harness defaults plus these sections."""
+    base = {
+        "relay": {"listen": "udp://127.0.0.1:%d unix://%s" % (target.udp_port, target.unix_path),
+                  "upstream": target.upstream_url, "window": "200ms"},
+        "admin": {"socket": target.admin_path},
+        "self_metrics": {"enabled": "false"},
+    }
+    for sec, keys in sections.items():
+        base.setdefault(sec, {}).update(keys)
+    target.write_config(base)
+
+
+class ReloadTest(RelayTestCase):
+
+    def relay_for(self, up, **kw):
+        r = self.relay(up, **kw)
+        r.upstream_url = up.url
+        return r
+
+    def test_reload_keeps_the_open_window(self):
+        up = self.fake("unix")
+        relay = self.relay_for(up, config={"relay": {"window": "5s"}})
+        relay.send_udp("c:kept:1\nc:kept:2\nm:kept.max:9\ng,60:kept.g:1")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 4, message="read")
+        rewrite(relay, relay={"window": "4s"}, limits={"max_series": "5000"})
+        relay.signal(signal.SIGHUP)
+        wait_until(lambda: relay.admin("stats")["reload"]["ok"] == 1, message="SIGHUP reload")
+        relay.send_udp("c:kept:4\nm:kept.max:3\ng:kept.g:2")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 7, message="read")
+        self.assertEqual(relay.admin("stats")["windows"]["flushed"], 0)  # nothing closed yet
+        self.assertEqual(relay.admin("flush")["delivered"], True)
+        up.settle()
+        self.assertEqual(sorted(up.snapshot()), ["c:kept:7", "g,60:kept.g:2", "m:kept.max:9"])
+        cfg = relay.admin("config")
+        self.assertEqual(cfg["relay"]["window"], "4s")
+        self.assertEqual(cfg["limits"]["max_series"], 5000)
+        self.assertIn("relay.window", relay.admin("stats")["reload"]["last"])
+        self.assertExit0(relay)
+
+    def test_bad_file_keeps_the_old_configuration(self):
+        up = self.fake("unix")
+        relay = self.relay_for(up)
+        rewrite(relay, relay={"window": "forever"})
+        with open(relay.config_path) as f:
+            line = f.read().splitlines().index("window = forever") + 1
+        reply = relay.admin("reload")
+        want = "%s:%d: window: expected a duration such as 250ms, 1s or 2m" % (
+            relay.config_path, line)
+        self.assertEqual(reply, {"error": want})
+        relay.signal(signal.SIGHUP)
+        stats = wait_until(lambda: (lambda s: s if s["reload"]["failed"] == 2 else None)(
+            relay.admin("stats")), message="two failed reloads")
+        self.assertEqual(stats["reload"]["ok"], 0)
+        self.assertEqual(stats["reload"]["last"], "failed: " + want)
+        self.assertIn('event=reload_failed error="%s"' % want, relay.log())
+        self.assertEqual(relay.admin("config")["relay"]["window"], "200ms")
+        relay.send_udp("c:still.running:1")
+        wait_until(lambda: up.count() == 1, message="forwarding after a bad reload")
+        self.assertExit0(relay)
+
+    def test_listeners_open_and_close_on_reload(self):
+        up = self.fake("unix")
+        relay = self.relay_for(up)
+        new_port = free_udp_port()
+        new_path = os.path.join(self.tmp, "second.unix")
+        rewrite(relay, relay={"listen": "udp://127.0.0.1:%d unix://%s" % (new_port, new_path)})
+        reply = relay.admin("reload")
+        self.assertTrue(reply["ok"], reply)
+        self.assertIn("relay.listen", reply["message"])
+        urls = sorted(l["url"] for l in relay.admin("stats")["listeners"])
+        self.assertEqual(urls, sorted(["udp://127.0.0.1:%d" % new_port, "unix://" + new_path]))
+        self.assertFalse(os.path.exists(relay.unix_path))  # the removed one is gone
+        relay.send_udp("c:new.port:1", port=new_port)
+        relay.send_unix("c:new.path:1", path=new_path)
+        wait_until(lambda: up.count() >= 2, message="traffic on the new listeners")
+        # A listener that cannot be opened is reported, the rest applies.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy_port = busy.getsockname()[1]
+            rewrite(relay, relay={"listen": "udp://127.0.0.1:%d udp://127.0.0.1:%d" % (
+                new_port, busy_port)}, log={"level": "debug"})
+            reply = relay.admin("reload")
+        self.assertIn("problems: cannot bind udp://127.0.0.1:%d" % busy_port, reply["message"])
+        self.assertEqual(relay.admin("config")["relay"]["listen"],
+                         ["udp://127.0.0.1:%d" % new_port])
+        self.assertEqual(relay.admin("config")["log"]["level"], "debug")
+        self.assertExit0(relay)
+
+    def test_restart_only_keys_are_reported_not_applied(self):
+        up = self.fake("unix")
+        relay = self.relay_for(up)
+        rewrite(relay, admin={"mode": "0600"})
+        reply = relay.admin("reload")
+        self.assertIn("restart required for: admin.mode", reply["message"])
+        self.assertEqual(relay.admin("config")["admin"]["mode"], "0660")
+        self.assertExit0(relay)
+
+    def test_upstream_changes_on_reload(self):
+        first = self.fake("unix", name="first.unix")
+        second = self.fake("unix", name="second.unix")
+        relay = self.relay_for(first)
+        relay.send_udp("c:before:1")
+        wait_until(lambda: first.count() == 1, message="first upstream")
+        rewrite(relay, relay={"upstream": second.url})
+        self.assertTrue(relay.admin("reload")["ok"])
+        relay.send_udp("c:after:1")
+        wait_until(lambda: second.count() == 1, message="second upstream")
+        self.assertExit0(relay)
+        self.assertEqual(first.snapshot(), ["c:before:1"])
+        self.assertEqual(second.snapshot(), ["c:after:1"])
+
+    def test_age_gauge_limit_holds_across_reload(self):
+        up = self.fake("unix")
+        relay = self.relay_for(up, config={"limits": {"age_gauge_limit": "2"}})
+        relay.send_udp("A:age.a:1\nA:age.b:1\nA:age.c:1")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 3, message="read")
+        self.assertEqual(relay.admin("stats")["rejected"]["by_reason"]["age-gauge-limit"], 1)
+        rewrite(relay, limits={"age_gauge_limit": "2", "max_series": "1000"})
+        self.assertTrue(relay.admin("reload")["ok"])
+        relay.send_udp("A:age.c:2\nA:age.a:2")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 5, message="read")
+        stats = relay.admin("stats")
+        self.assertEqual(stats["rejected"]["by_reason"]["age-gauge-limit"], 2)
+        self.assertEqual(stats["series"]["age_gauges"], 2)
+        self.assertEqual(sorted(relay.admin("age-gauges")["ids"]), ["age.a", "age.b"])
+        # Freeing a slot lets a new id in.
+        self.assertEqual(relay.admin("forget-age-gauge age.b")["count"], 1)
+        relay.send_udp("A:age.c:3")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 6, message="read")
+        self.assertEqual(sorted(relay.admin("age-gauges")["ids"]), ["age.a", "age.c"])
+        self.assertEqual(relay.admin("forget-age-gauges")["forgotten"], 2)
+        self.assertEqual(relay.admin("age-gauges")["count"], 0)
+        self.assertExit0(relay)
+
+
+if __name__ == "__main__":
+    unittest.main()
