@@ -5,8 +5,9 @@ JOBS      ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE     ?= cmake
 CTEST     ?= ctest
+CPACK     ?= cpack
 
-.PHONY: all deps build run test test-plain test-san bench clean
+.PHONY: all deps build run test test-plain test-san bench install deb clean
 
 all: build
 
@@ -38,6 +39,17 @@ test-san: deps
 
 bench: build
 	$(BUILD)/bench/bench_core
+
+# Installs the build (systemd/install.cmake says what goes where): below
+# /usr/local, or PREFIX; DESTDIR stages it elsewhere. An existing
+# /etc/spectator-relay/relay.ini is kept.
+install: build
+	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+# The Debian package, build/spectator-relay_VERSION-1_ARCH.deb, from the same
+# install rules with the prefix /usr. docs/operations.md says how to use it.
+deb: build
+	cd $(BUILD) && $(CPACK) -G DEB
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
