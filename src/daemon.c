@@ -157,12 +157,15 @@ static int open_listener(struct daemon *d, const struct config *cfg, const struc
 	return 0;
 }
 
-/* Drains what the kernel holds for it, then closes it. */
-static void close_listener_at(struct daemon *d, size_t i)
+/* Closes a listener, after reading what the kernel holds for it if drain.
+ * At shutdown the sockets were drained before the final flush; reading
+ * again then would record lines into a window nobody closes. */
+static void close_listener_at(struct daemon *d, size_t i, bool drain)
 {
 	struct listener *l = d->listeners[i];
 
-	listener_drain(l, DRAIN_MAX);
+	if (drain)
+		listener_drain(l, DRAIN_MAX);
 	listener_close(l, listener_closed_cb);
 	d->listeners[i] = d->listeners[--d->nlisteners];
 	d->listeners[d->nlisteners] = NULL;
@@ -245,7 +248,7 @@ static void admin_closed_cb(struct admin *a)
 static void close_all(struct daemon *d)
 {
 	while (d->nlisteners)
-		close_listener_at(d, d->nlisteners - 1);
+		close_listener_at(d, d->nlisteners - 1, false);
 	if (d->started & HAVE_ADMIN) {
 		admin_close(&d->admin, admin_closed_cb);
 		d->started &= ~(unsigned)HAVE_ADMIN;
@@ -487,7 +490,7 @@ static void apply_listeners(struct daemon *d, struct config *next, char *problem
 	for (size_t i = d->nlisteners; i-- > 0;) {
 		if (!listed(next, &d->listeners[i]->url)) {
 			log_info("event=unlisten listener=%s", d->listeners[i]->url.text);
-			close_listener_at(d, i);
+			close_listener_at(d, i, true);
 		}
 	}
 	size_t kept = 0;

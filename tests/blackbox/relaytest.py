@@ -203,12 +203,14 @@ class Relay:
                     f.write("%s = %s\n" % (k, v))
                 f.write("\n")
 
-    def start(self, wait=True, pass_fds=()):
+    def start(self, wait=True, pass_fds=(), wrapper=()):
+        """Starts the binary; wrapper is a command that execs it (its
+        arguments follow the wrapper's)."""
         self._stderr = open(self.stderr_path, "ab")
         self._stdout = open(self.stdout_path, "ab")
-        self.proc = subprocess.Popen([RELAY_BIN, "--config", self.config_path] + self.extra_args,
-                                     stdout=self._stdout, stderr=self._stderr, env=self.env,
-                                     pass_fds=pass_fds)
+        self.proc = subprocess.Popen(list(wrapper) + [RELAY_BIN, "--config", self.config_path] +
+                                     self.extra_args, stdout=self._stdout, stderr=self._stderr,
+                                     env=self.env, pass_fds=pass_fds)
         if wait:
             self.wait_ready()
         return self
