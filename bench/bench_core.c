@@ -100,7 +100,7 @@ static struct result run(const struct workload *wl, enum mode mode, int rounds)
 	struct result res = { 0 };
 
 	proto_parser_init(&ps, MAX_DGRAM);
-	agg_table_init(&t, 10000000, (size_t)1 << 31);
+	agg_table_init(&t, &(struct agg_limits){ 10000000, (size_t)1 << 31, 0 });
 	agg_ages_init(&ages, 1000);
 	packer_init(&pk, out, sizeof(out));
 
@@ -161,7 +161,7 @@ static double run_flush(const struct workload *wl)
 	struct packer pk;
 
 	proto_parser_init(&ps, MAX_DGRAM);
-	agg_table_init(&t, 10000000, (size_t)1 << 31);
+	agg_table_init(&t, &(struct agg_limits){ 10000000, (size_t)1 << 31, 0 });
 	agg_ages_init(&ages, 1000);
 	for (size_t d = 0; d < wl->ndgrams; d++) {
 		struct proto_lines it;

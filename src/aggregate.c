@@ -6,21 +6,55 @@
 #include <float.h>
 #include <string.h>
 
-int agg_table_init(struct agg_table *t, size_t max_series, size_t max_key_bytes)
+int agg_table_init(struct agg_table *t, const struct agg_limits *lim)
 {
-	t->max_series = max_series;
-	return keytab_init(&t->kt, sizeof(struct agg_value), max_key_bytes);
+	t->lim = *lim;
+	if (keytab_init(&t->kt, sizeof(struct agg_value), lim->max_key_bytes) != 0)
+		return -ENOMEM;
+	/* Names are fewer than series and shorter than ids: the ids' bound
+	 * covers them. */
+	if (keytab_init(&t->names, sizeof(uint64_t), lim->max_key_bytes) != 0) {
+		keytab_deinit(&t->kt);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void agg_table_deinit(struct agg_table *t)
 {
 	keytab_deinit(&t->kt);
+	keytab_deinit(&t->names);
 }
 
-void agg_table_set_limits(struct agg_table *t, size_t max_series, size_t max_key_bytes)
+void agg_table_set_limits(struct agg_table *t, const struct agg_limits *lim)
 {
-	t->max_series = max_series;
-	t->kt.arena_limit = max_key_bytes < UINT32_MAX ? max_key_bytes : UINT32_MAX;
+	t->lim = *lim;
+	t->kt.arena_limit = lim->max_key_bytes < UINT32_MAX ? lim->max_key_bytes : UINT32_MAX;
+	t->names.arena_limit = t->kt.arena_limit;
+}
+
+/* With a per-name budget, counts one more key for s's name, or refuses. */
+static enum reject_reason charge_name(struct agg_table *t, const struct sample *s)
+{
+	uint64_t h = keytab_hash('N', s->id, s->name_len);
+	struct keytab_entry *e = keytab_find(&t->names, h, 'N', s->id, s->name_len);
+
+	if (!e && keytab_insert(&t->names, h, 'N', s->id, s->name_len, &e) != 0)
+		return REJECT_SERIES_LIMIT;
+	uint64_t *n = keytab_val(e);
+	if (*n >= t->lim.max_per_name)
+		return REJECT_NAME_LIMIT;
+	(*n)++;
+	return REJECT_NONE;
+}
+
+static void refund_name(struct agg_table *t, const struct sample *s)
+{
+	uint64_t h = keytab_hash('N', s->id, s->name_len);
+	struct keytab_entry *e = keytab_find(&t->names, h, 'N', s->id, s->name_len);
+
+	if (e)
+		(*(uint64_t *)keytab_val(e))--;
 }
 
 int agg_ages_init(struct agg_ages *a, size_t limit)
@@ -83,18 +117,28 @@ enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 	bool new_age = false;
 
 	if (!e) {
-		if (t->kt.count >= t->max_series)
+		if (t->kt.count >= t->lim.max_series)
 			return REJECT_SERIES_LIMIT;
+		if (t->lim.max_per_name) {
+			enum reject_reason r = charge_name(t, s);
+			if (r != REJECT_NONE)
+				return r;
+		}
 		if (s->type == METER_AGE && !keytab_find(&ages->kt, h, kind, s->id, s->id_len)) {
 			struct keytab_entry *ae;
 			if (ages->kt.count >= ages->limit ||
-			    keytab_insert(&ages->kt, h, kind, s->id, s->id_len, &ae) != 0)
+			    keytab_insert(&ages->kt, h, kind, s->id, s->id_len, &ae) != 0) {
+				if (t->lim.max_per_name)
+					refund_name(t, s);
 				return REJECT_AGE_GAUGE_LIMIT;
+			}
 			new_age = true;
 		}
 		if (keytab_insert(&t->kt, h, kind, s->id, s->id_len, &e) != 0) {
 			if (new_age)
 				keytab_remove(&ages->kt, h, kind, s->id, s->id_len);
+			if (t->lim.max_per_name)
+				refund_name(t, s);
 			return REJECT_SERIES_LIMIT;
 		}
 		start(s->type, keytab_val(e));
@@ -121,7 +165,7 @@ size_t agg_table_fold(struct agg_table *newer, const struct agg_table *older, si
 		struct keytab_entry *ne = keytab_find(&newer->kt, h, kind, key, oe->key_len);
 
 		if (!ne) {
-			if (newer->kt.count >= newer->max_series ||
+			if (newer->kt.count >= newer->lim.max_series ||
 			    keytab_insert(&newer->kt, h, kind, key, oe->key_len, &ne) != 0) {
 				dropped++;
 				continue;
@@ -153,6 +197,7 @@ size_t agg_table_fold(struct agg_table *newer, const struct agg_table *older, si
 void agg_table_clear(struct agg_table *t)
 {
 	keytab_clear(&t->kt);
+	keytab_clear(&t->names);
 }
 
 bool agg_entry_emits(const struct agg_table *t, size_t i)

@@ -33,9 +33,18 @@ struct agg_value {
 	int64_t ttl; /* g only: seconds, 0 when no line in the window had one */
 };
 
+/* What one window may hold. */
+struct agg_limits {
+	size_t max_series;    /* distinct keys */
+	size_t max_key_bytes; /* bytes of those keys, so that long ids cannot take
+				 memory that max_series alone would not limit */
+	size_t max_per_name;  /* distinct keys sharing one name; 0: no limit */
+};
+
 struct agg_table {
-	struct keytab kt;  /* keys: kind = type symbol, bytes = canonical id */
-	size_t max_series; /* distinct keys in one window */
+	struct keytab kt;     /* keys: kind = type symbol, bytes = canonical id */
+	struct keytab names;  /* with max_per_name: name -> keys in this window */
+	struct agg_limits lim;
 };
 
 struct agg_ages {
@@ -43,11 +52,10 @@ struct agg_ages {
 	size_t limit;
 };
 
-/* Both return 0 or -ENOMEM. max_key_bytes bounds the key arena, so that long
- * ids cannot take memory that max_series alone would not limit. */
-int agg_table_init(struct agg_table *t, size_t max_series, size_t max_key_bytes);
+/* Both return 0 or -ENOMEM. */
+int agg_table_init(struct agg_table *t, const struct agg_limits *lim);
 void agg_table_deinit(struct agg_table *t);
-void agg_table_set_limits(struct agg_table *t, size_t max_series, size_t max_key_bytes);
+void agg_table_set_limits(struct agg_table *t, const struct agg_limits *lim);
 
 int agg_ages_init(struct agg_ages *a, size_t limit);
 void agg_ages_deinit(struct agg_ages *a);
@@ -55,7 +63,8 @@ void agg_ages_deinit(struct agg_ages *a);
 /* Merges one accepted, mergeable sample (not meter_is_passthrough()). now is
  * the receive time in epoch seconds, for A lines whose value is 0. The sample
  * is only read. Returns REJECT_NONE, REJECT_SERIES_LIMIT (a new key past
- * max_series, max_key_bytes or memory) or REJECT_AGE_GAUGE_LIMIT. */
+ * max_series, max_key_bytes or memory), REJECT_NAME_LIMIT (a new key past
+ * max_per_name) or REJECT_AGE_GAUGE_LIMIT. */
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 				    const struct sample *s, double now);
 

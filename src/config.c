@@ -36,6 +36,9 @@ const struct config_option config_options[] = {
 	  "distinct series merged in one window; new ones beyond are refused (series-limit)" },
 	{ "limits", "max_key_bytes", CONF_SIZE, OFF(max_key_bytes), "256MiB", 1 * MIB,
 	  4 * GIB - 1, true, "bytes of series ids held in one window; new ones beyond are refused" },
+	{ "limits", "max_series_per_name", CONF_COUNT, OFF(max_series_per_name), "0", 0, 100000000,
+	  true, "distinct series of one name in one window, so that one runaway metric cannot "
+		"starve the others; 0 means no limit" },
 	{ "limits", "age_gauge_limit", CONF_COUNT, OFF(age_gauge_limit), "1000", 0, 1000000, true,
 	  "distinct age gauge ids ever forwarded, as SpectatorD's --age_gauge_limit" },
 	{ "limits", "max_datagram", CONF_SIZE, OFF(max_datagram), "61440", 512, 65507, true,

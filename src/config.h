@@ -27,6 +27,7 @@ struct config {
 	/* [limits] */
 	uint64_t max_series;
 	uint64_t max_key_bytes;
+	uint64_t max_series_per_name;
 	uint64_t age_gauge_limit;
 	uint64_t max_datagram;
 	uint64_t max_pending_bytes;

@@ -86,6 +86,8 @@ void selfmetrics_emit(struct selfmetrics *m, struct daemon *d)
 	emit(d, "c:%s.linesDropped,reason=series-limit:%llu", pfx,
 	     (unsigned long long)(now->rejected[REJECT_SERIES_LIMIT] -
 				  was->rejected[REJECT_SERIES_LIMIT]));
+	emit(d, "c:%s.linesDropped,reason=name-limit:%llu", pfx,
+	     (unsigned long long)(now->rejected[REJECT_NAME_LIMIT] - was->rejected[REJECT_NAME_LIMIT]));
 	emit(d, "c:%s.linesDropped,reason=age-gauge-limit:%llu", pfx,
 	     (unsigned long long)(now->rejected[REJECT_AGE_GAUGE_LIMIT] -
 				  was->rejected[REJECT_AGE_GAUGE_LIMIT]));

@@ -31,8 +31,10 @@ static void close_group(const struct stats *s, const char *group, char *buf, siz
 	/* Refusals by the window limits are also drops; they are counted once,
 	 * under their reason, and shown in both places. */
 	if (strcmp(group, "dropped") == 0)
-		stats_put(buf, cap, n, ", \"series_limit\": %llu, \"age_gauge_limit\": %llu",
+		stats_put(buf, cap, n,
+			  ", \"series_limit\": %llu, \"name_limit\": %llu, \"age_gauge_limit\": %llu",
 			  (unsigned long long)s->rejected[REJECT_SERIES_LIMIT],
+			  (unsigned long long)s->rejected[REJECT_NAME_LIMIT],
 			  (unsigned long long)s->rejected[REJECT_AGE_GAUGE_LIMIT]);
 	if (extra)
 		extra(ctx, group, buf, cap, n);

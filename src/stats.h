@@ -54,7 +54,8 @@ void stats_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 typedef void (*stats_extra_fn)(void *ctx, const char *group, char *buf, size_t cap, size_t *n);
 
 /* Appends the groups as JSON members, without the outer braces:
- * "received": {...}, ..., "dropped": {..., "series_limit": n, "age_gauge_limit": n},
+ * "received": {...}, ..., "dropped": {..., "series_limit": n, "name_limit": n,
+ * "age_gauge_limit": n},
  * ..., "rejected": {"total": n, "by_reason": {every reason: n}}. */
 void stats_format_json(const struct stats *s, char *buf, size_t cap, size_t *n,
 		       stats_extra_fn extra, void *ctx);

@@ -148,6 +148,13 @@ size_t window_series(const struct window *w)
  * Setup
  * ------------------------------------------------------------------------ */
 
+static struct agg_limits limits_of(const struct config *cfg)
+{
+	struct agg_limits lim = { cfg->max_series, cfg->max_key_bytes, cfg->max_series_per_name };
+
+	return lim;
+}
+
 int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
 		struct upstream *up, struct dgram_pool *pool)
 {
@@ -158,8 +165,8 @@ int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 	w->pool = pool;
 	w->period_ms = cfg->window_ms;
 	w->max_datagram = cfg->max_datagram;
-	if (agg_table_init(&w->tables[0], cfg->max_series, cfg->max_key_bytes) != 0 ||
-	    agg_table_init(&w->tables[1], cfg->max_series, cfg->max_key_bytes) != 0 ||
+	struct agg_limits lim = limits_of(cfg);
+	if (agg_table_init(&w->tables[0], &lim) != 0 || agg_table_init(&w->tables[1], &lim) != 0 ||
 	    agg_ages_init(&w->ages, cfg->age_gauge_limit) != 0) {
 		agg_table_deinit(&w->tables[0]);
 		agg_table_deinit(&w->tables[1]);
@@ -181,8 +188,9 @@ int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 
 void window_reconfigure(struct window *w, const struct config *cfg)
 {
-	agg_table_set_limits(&w->tables[0], cfg->max_series, cfg->max_key_bytes);
-	agg_table_set_limits(&w->tables[1], cfg->max_series, cfg->max_key_bytes);
+	struct agg_limits lim = limits_of(cfg);
+	agg_table_set_limits(&w->tables[0], &lim);
+	agg_table_set_limits(&w->tables[1], &lim);
 	w->ages.limit = cfg->age_gauge_limit;
 	if (cfg->max_datagram != w->max_datagram) {
 		/* Lines already packed were checked against the old size, which

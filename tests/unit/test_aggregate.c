@@ -52,7 +52,7 @@ START_TEST(each_type_merges_by_its_rule)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	const char *lines[] = {
 		"c:n:1",       "c:n:2.5",    "c:n:0",    "m:n:3",  "m:n:-5",    "m:n:7",
@@ -81,7 +81,7 @@ START_TEST(age_zero_becomes_the_receive_time)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:a:0", 1764089000.125), REJECT_NONE);
 	ck_assert(val(&t, 'A', "a")->v.d == 1764089000.125);
@@ -99,7 +99,7 @@ START_TEST(counters_and_max_gauges_that_change_nothing_emit_nothing)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	rec(&t, &ages, "c:zero:0", 0);
 	rec(&t, &ages, "c:zero:-0", 0);
@@ -122,7 +122,7 @@ START_TEST(series_limit_refuses_only_new_keys)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, 3, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 3, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	ck_assert_int_eq(rec(&t, &ages, "c:a:1", 0), REJECT_NONE);
 	ck_assert_int_eq(rec(&t, &ages, "c:b:1", 0), REJECT_NONE);
@@ -146,7 +146,7 @@ START_TEST(key_bytes_limit_refuses_long_new_keys)
 	struct agg_ages ages;
 	char line[200];
 
-	ck_assert_int_eq(agg_table_init(&t, 1000, 100), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 1000, 100, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	snprintf(line, sizeof(line), "c:%090d:1", 1);
 	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
@@ -157,12 +157,39 @@ START_TEST(key_bytes_limit_refuses_long_new_keys)
 }
 END_TEST
 
+START_TEST(per_name_budget_refuses_new_series_of_a_runaway_name)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 2 }), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=1:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=2:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=3:1", 0), REJECT_NAME_LIMIT);
+	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=1:1", 0), REJECT_NONE); /* known: merges */
+	ck_assert_int_eq(rec(&t, &ages, "g:other,id=3:1", 0), REJECT_NONE);   /* other names pass */
+	ck_assert_int_eq(rec(&t, &ages, "g:runaway:1", 0), REJECT_NAME_LIMIT); /* all types count */
+	/* A refused age gauge gives its name's slot back. */
+	struct agg_ages none;
+	ck_assert_int_eq(agg_ages_init(&none, 0), 0);
+	ck_assert_int_eq(rec(&t, &none, "A:age:1", 0), REJECT_AGE_GAUGE_LIMIT);
+	agg_ages_deinit(&none);
+	ck_assert_int_eq(rec(&t, &ages, "c:age,k=1:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "c:age,k=2:1", 0), REJECT_NONE);
+	agg_table_clear(&t); /* the budget is per window */
+	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=3:1", 0), REJECT_NONE);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
 START_TEST(age_gauge_limit_outlives_windows)
 {
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 2), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:a:1", 0), REJECT_NONE);
 	ck_assert_int_eq(rec(&t, &ages, "A:b,k=v:1", 0), REJECT_NONE);
@@ -194,8 +221,8 @@ START_TEST(fold_treats_the_older_window_as_earlier_lines)
 	struct agg_table older, newer;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&older, 100, 1 << 20), 0);
-	ck_assert_int_eq(agg_table_init(&newer, 100, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&older, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&newer, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	const char *old_lines[] = { "c:x:1.5", "g,60:y:3", "g:z:4", "m:w:7",
 				    "C:v:10",  "U:u:5",    "A:a:1", "g,20:q:1" };
@@ -228,8 +255,8 @@ START_TEST(fold_starts_at_the_cursor_and_respects_the_limit)
 	struct agg_table older, newer;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&older, 100, 1 << 20), 0);
-	ck_assert_int_eq(agg_table_init(&newer, 3, 1 << 20), 0);
+	ck_assert_int_eq(agg_table_init(&older, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&newer, &(struct agg_limits){ 3, 1 << 20, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	const char *lines[] = { "c:a:1", "c:b:1", "c:c:1", "c:d:1", "c:e:1" };
 	for (size_t i = 0; i < 5; i++)
@@ -356,7 +383,7 @@ START_TEST(random_workload_matches_reference_fold)
 
 	struct agg_table t;
 	struct agg_ages ages;
-	ck_assert_int_eq(agg_table_init(&t, NSERIES * 200, 1 << 26), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ NSERIES * 200, 1 << 26, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, NSERIES * 200), 0);
 
 	/* Lines go out in datagrams of up to 7 lines, as batching clients send. */
@@ -519,6 +546,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, series_limit_refuses_only_new_keys);
 	tcase_add_test(tc, key_bytes_limit_refuses_long_new_keys);
+	tcase_add_test(tc, per_name_budget_refuses_new_series_of_a_runaway_name);
 	tcase_add_test(tc, age_gauge_limit_outlives_windows);
 	suite_add_tcase(su, tc);
 

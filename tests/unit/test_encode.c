@@ -78,7 +78,7 @@ START_TEST(table_across_many_datagrams)
 	char line[128];
 	const int n = 5000;
 
-	ck_assert_int_eq(agg_table_init(&t, 100000, 1 << 24), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100000, 1 << 24, 0 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	for (int i = 0; i < n; i++) {
 		snprintf(line, sizeof(line), "U:series.%d,host=h%d:%llu", i, i % 7,
