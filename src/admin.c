@@ -170,12 +170,13 @@ static void cmd_flush(struct admin *a, const char *arg, struct jbuf *out)
 	uint64_t before = d->stats.forwarded_lines;
 
 	(void)arg;
-	window_flush(&d->window);
+	bool flushed = window_flush(&d->window);
 	bool done = window_delivered(&d->window) && upstream_idle(&d->upstream);
 	jbuf_printf(out,
-		    "{\"flushed\": true, \"delivered\": %s, \"forwarded_lines\": %llu, "
+		    "{\"flushed\": %s, \"delivered\": %s, \"forwarded_lines\": %llu, "
 		    "\"upstream\": \"%s\"}",
-		    done ? "true" : "false", (unsigned long long)(d->stats.forwarded_lines - before),
+		    flushed ? "true" : "false", done ? "true" : "false",
+		    (unsigned long long)(d->stats.forwarded_lines - before),
 		    upstream_state_name(d->upstream.state));
 }
 

@@ -152,48 +152,6 @@ static enum meter_type entry_type(const struct keytab *kt, const struct keytab_e
 	return (enum meter_type)meter_from_symbol(keytab_kind(kt, e));
 }
 
-size_t agg_table_fold(struct agg_table *newer, const struct agg_table *older, size_t from)
-{
-	size_t dropped = 0;
-
-	for (size_t i = from; i < older->kt.count; i++) {
-		struct keytab_entry *oe = keytab_at(&older->kt, i);
-		const struct agg_value *ov = keytab_val(oe);
-		uint8_t kind = keytab_kind(&older->kt, oe);
-		const char *key = keytab_key(&older->kt, oe);
-		uint64_t h = keytab_hash(kind, key, oe->key_len);
-		struct keytab_entry *ne = keytab_find(&newer->kt, h, kind, key, oe->key_len);
-
-		if (!ne) {
-			if (newer->kt.count >= newer->lim.max_series ||
-			    keytab_insert(&newer->kt, h, kind, key, oe->key_len, &ne) != 0) {
-				dropped++;
-				continue;
-			}
-			*(struct agg_value *)keytab_val(ne) = *ov;
-			continue;
-		}
-
-		struct agg_value *nv = keytab_val(ne);
-		switch (entry_type(&older->kt, oe)) {
-		case METER_COUNTER:
-			nv->v.d = ov->v.d + nv->v.d;
-			break;
-		case METER_MAX:
-			if (ov->v.d > nv->v.d)
-				nv->v.d = ov->v.d;
-			break;
-		case METER_GAUGE:
-			if (nv->ttl == 0)
-				nv->ttl = ov->ttl;
-			break;
-		default:
-			break; /* last value: the newer one stands */
-		}
-	}
-	return dropped;
-}
-
 void agg_table_clear(struct agg_table *t)
 {
 	keytab_clear(&t->kt);

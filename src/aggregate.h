@@ -68,12 +68,6 @@ void agg_ages_deinit(struct agg_ages *a);
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 				    const struct sample *s, double now);
 
-/* Folds entries [from, end) of older, a window that could not be delivered,
- * into newer, as if their lines had arrived before newer's: sums add, maxima
- * combine, newer's last values win. Keys new to newer count against its
- * max_series; those that do not fit are dropped. Returns how many were. */
-size_t agg_table_fold(struct agg_table *newer, const struct agg_table *older, size_t from);
-
 /* Empties the table; memory shrinks toward the working set (keytab_clear()). */
 void agg_table_clear(struct agg_table *t);
 

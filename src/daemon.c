@@ -264,7 +264,8 @@ static void close_all(struct daemon *d)
 	}
 	if (d->started & HAVE_WINDOW) {
 		/* Whatever is still undelivered now is lost: count it. */
-		d->stats.dropped_upstream += agg_table_count(d->window.closed) - d->window.cursor;
+		d->stats.dropped_upstream += agg_table_count(d->window.closed) - d->window.cursor +
+					     window_series(&d->window);
 		window_close(&d->window, window_closed_cb);
 		d->started &= ~(unsigned)HAVE_WINDOW;
 	}
@@ -285,16 +286,20 @@ static void stop_timer_cb(uv_timer_t *h)
 	uint64_t now = uv_now(&d->loop);
 
 	if (!delivered(d) && now < d->stop_deadline_ms) {
-		/* Blocked waits for writable; down is retried here. */
+		/* Blocked waits for writable; down is retried here; a window
+		 * whose close was put off closes once the last one is out. */
 		if (d->upstream.state == UPSTREAM_DOWN)
 			upstream_kick(&d->upstream);
+		if (window_closable(&d->window) && window_series(&d->window) > 0)
+			window_flush(&d->window);
 		return;
 	}
 	uv_timer_stop(h);
 	if (!delivered(d))
 		log_warn("event=shutdown_undelivered upstream=%s state=%s pending_lines=%zu",
 			 d->upstream.url.text, upstream_state_name(d->upstream.state),
-			 d->upstream.queue.lines + agg_table_count(d->window.closed) - d->window.cursor);
+			 d->upstream.queue.lines + agg_table_count(d->window.closed) - d->window.cursor +
+				 window_series(&d->window));
 	close_all(d);
 	log_info("event=stopped received_lines=%llu forwarded_lines=%llu dropped_upstream=%llu",
 		 (unsigned long long)d->stats.received_lines,

@@ -23,10 +23,11 @@
 	X(forwarded, lines, counter, "lines sent upstream, merged and pass-through")            \
 	X(forwarded, datagrams, counter, "datagrams sent upstream")                             \
 	X(forwarded, bytes, counter, "bytes sent upstream")                                     \
-	X(dropped, upstream, counter, "accepted lines lost because the upstream could not take them (max_pending_bytes, or a fold past max_series)") \
+	X(dropped, upstream, counter, "accepted lines lost because the upstream could not take them (max_pending_bytes, or undelivered at the shutdown deadline)") \
 	X(upstream, errors, counter, "failed sends (each outage, EAGAIN, refused or missing socket)") \
 	X(upstream, outages, counter, "times the upstream went from up to down")                \
 	X(windows, flushed, counter, "windows closed")                                        \
+	X(windows, deferred, counter, "window closes put off because the last window was not yet delivered") \
 	X(windows, last_series, gauge, "series merged in the last closed window")            \
 	X(windows, last_flush_duration_us, gauge, "time to close the last window and hand it upstream") \
 	X(windows, max_loop_lag_us, gauge, "largest delay of the window timer behind schedule since start") \

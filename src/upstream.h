@@ -6,8 +6,8 @@
  *     bounded by max_pending_bytes: past it, the oldest are dropped and their
  *     lines counted in dropped.upstream;
  *   - a source that encodes on demand (the window's merged lines). What the
- *     source cannot deliver stays with the source, which folds it into the
- *     next window; so merged state is never dropped here.
+ *     source cannot deliver stays with the source (the window keeps it and
+ *     merges on), so merged state is never dropped here.
  *
  * Sending happens once per loop iteration (a uv_check_t) or when a window
  * closes, never once per line. States:

@@ -97,14 +97,27 @@ enum reject_reason window_record(struct window *w, const struct sample *s)
 	return r;
 }
 
-void window_flush(struct window *w)
+bool window_closable(const struct window *w)
+{
+	return w->cursor >= agg_table_count(w->closed);
+}
+
+bool window_flush(struct window *w)
 {
 	uint64_t t0 = uv_hrtime();
 
-	/* What the upstream did not take from the last window goes into this
-	 * one, as lines that came first. */
-	if (w->cursor < agg_table_count(w->closed))
-		w->stats->dropped_upstream += agg_table_fold(w->open, w->closed, w->cursor);
+	pt_push(w);
+	if (!window_closable(w)) {
+		upstream_kick(w->up);
+		if (!window_closable(w)) {
+			/* SpectatorD has not taken the last window yet (full or
+			 * away). Closing this one too would mean holding, or
+			 * dropping, a third table; instead it stays open and keeps
+			 * merging: a longer window, nothing lost, order kept. */
+			w->stats->windows_deferred++;
+			return false;
+		}
+	}
 	agg_table_clear(w->closed);
 
 	struct agg_table *t = w->closed;
@@ -115,12 +128,12 @@ void window_flush(struct window *w)
 	w->undo_lines = 0;
 	w->stats->windows_last_series = agg_table_count(w->closed);
 
-	pt_push(w);
 	w->stats->windows_flushed++;
 	upstream_kick(w->up);
 	w->stats->windows_last_flush_duration_us = (uv_hrtime() - t0) / 1000;
 	if (w->on_close)
 		w->on_close(w->on_close_ctx);
+	return true;
 }
 
 static void timer_cb(uv_timer_t *h)
@@ -136,7 +149,7 @@ static void timer_cb(uv_timer_t *h)
 
 bool window_delivered(const struct window *w)
 {
-	return w->cursor >= agg_table_count(w->closed);
+	return window_closable(w) && agg_table_count(w->open) == 0;
 }
 
 size_t window_series(const struct window *w)

@@ -3,9 +3,11 @@
  * Lines are recorded into the open table. Every `window` the timer closes it:
  * the open table becomes the closed one, an empty table takes its place, and
  * the upstream pulls the closed table's lines as datagrams (the window is its
- * source). Whatever the upstream could not take by the next close is folded
- * into the table that is closing then, as older lines, so that counters keep
- * summing across an outage and last values stay last.
+ * source). If the upstream has not taken all of the last window when the
+ * next one is due (SpectatorD full or away), the open window is not closed
+ * but stays open, merging on: counters keep summing, last values stay last,
+ * the older window still goes first, and nothing is dropped. Memory stays
+ * bounded by the two tables.
  *
  * Timer and distribution lines are never merged: they are packed as they
  * arrive and each full datagram is pushed to the upstream at once, so that
@@ -60,10 +62,14 @@ int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 enum reject_reason window_record(struct window *w, const struct sample *s);
 
 /* Closes the open window now and hands it to the upstream (the timer, the
- * admin `flush`, shutdown). */
-void window_flush(struct window *w);
+ * admin `flush`, shutdown). Returns false if the last window has not been
+ * delivered yet: then the open one stays open. */
+bool window_flush(struct window *w);
 
-/* Everything closed so far has been delivered (or there was nothing). */
+/* The last window is out, so the open one can close. */
+bool window_closable(const struct window *w);
+
+/* Nothing left to deliver: the last window is out and the open one empty. */
 bool window_delivered(const struct window *w);
 
 /* Series in the open table. */

@@ -213,67 +213,6 @@ START_TEST(age_gauge_limit_outlives_windows)
 END_TEST
 
 /* ------------------------------------------------------------------------
- * Folding an undelivered window into the next
- * ------------------------------------------------------------------------ */
-
-START_TEST(fold_treats_the_older_window_as_earlier_lines)
-{
-	struct agg_table older, newer;
-	struct agg_ages ages;
-
-	ck_assert_int_eq(agg_table_init(&older, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
-	ck_assert_int_eq(agg_table_init(&newer, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
-	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
-	const char *old_lines[] = { "c:x:1.5", "g,60:y:3", "g:z:4", "m:w:7",
-				    "C:v:10",  "U:u:5",    "A:a:1", "g,20:q:1" };
-	const char *new_lines[] = { "c:x:2", "g:y:5", "m:w:3", "C:v:12", "g,30:q:2", "c:only.new:1" };
-	for (size_t i = 0; i < 8; i++)
-		rec(&older, &ages, old_lines[i], 0);
-	for (size_t i = 0; i < 6; i++)
-		rec(&newer, &ages, new_lines[i], 0);
-
-	ck_assert_uint_eq(agg_table_fold(&newer, &older, 0), 0);
-	ck_assert(val(&newer, 'c', "x")->v.d == 3.5);
-	ck_assert(val(&newer, 'g', "y")->v.d == 5);
-	ck_assert_int_eq(val(&newer, 'g', "y")->ttl, 60); /* newer had no TTL line */
-	ck_assert(val(&newer, 'g', "z")->v.d == 4);
-	ck_assert(val(&newer, 'm', "w")->v.d == 7);
-	ck_assert(val(&newer, 'C', "v")->v.d == 12);
-	ck_assert(val(&newer, 'U', "u")->v.u == 5);
-	ck_assert(val(&newer, 'A', "a")->v.d == 1);
-	ck_assert(val(&newer, 'g', "q")->v.d == 2);
-	ck_assert_int_eq(val(&newer, 'g', "q")->ttl, 30);
-	ck_assert_uint_eq(agg_table_count(&newer), 9);
-	agg_table_deinit(&older);
-	agg_table_deinit(&newer);
-	agg_ages_deinit(&ages);
-}
-END_TEST
-
-START_TEST(fold_starts_at_the_cursor_and_respects_the_limit)
-{
-	struct agg_table older, newer;
-	struct agg_ages ages;
-
-	ck_assert_int_eq(agg_table_init(&older, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
-	ck_assert_int_eq(agg_table_init(&newer, &(struct agg_limits){ 3, 1 << 20, 0 }), 0);
-	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
-	const char *lines[] = { "c:a:1", "c:b:1", "c:c:1", "c:d:1", "c:e:1" };
-	for (size_t i = 0; i < 5; i++)
-		rec(&older, &ages, lines[i], 0);
-	rec(&newer, &ages, "c:x:1", 0);
-	/* a and b were delivered; c, d, e were not, and only two fit. */
-	ck_assert_uint_eq(agg_table_fold(&newer, &older, 2), 1);
-	ck_assert_uint_eq(agg_table_count(&newer), 3);
-	ck_assert(val(&newer, 'c', "c")->v.d == 1);
-	ck_assert(val(&newer, 'c', "d")->v.d == 1);
-	agg_table_deinit(&older);
-	agg_table_deinit(&newer);
-	agg_ages_deinit(&ages);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------
  * Property: random lines, merged, encoded and parsed back, equal a fold
  * computed by an independent reference.
  * ------------------------------------------------------------------------ */
@@ -548,12 +487,6 @@ int main(void)
 	tcase_add_test(tc, key_bytes_limit_refuses_long_new_keys);
 	tcase_add_test(tc, per_name_budget_refuses_new_series_of_a_runaway_name);
 	tcase_add_test(tc, age_gauge_limit_outlives_windows);
-	suite_add_tcase(su, tc);
-
-	tc = tcase_create("fold");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, fold_treats_the_older_window_as_earlier_lines);
-	tcase_add_test(tc, fold_starts_at_the_cursor_and_respects_the_limit);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("property");
