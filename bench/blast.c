@@ -49,6 +49,8 @@
 #define MAX_BATCH 1024 /* UIO_MAXIOV */
 #define MAX_DGRAM 65507
 #define MIN_POOL_LINES 8192
+/* The pool holds every series: 1M of them take about 100 MB. */
+#define MAX_SERIES 1000000
 #define LINE_MAX_LEN 160 /* every line format_line() writes is shorter */
 /* How long one blocked send may wait before the deadline is looked at. */
 #define SEND_TIMEOUT_US 20000
@@ -325,12 +327,12 @@ static void send_loop(const struct opts *o, const struct pool *p, int fd, size_t
 	res->seconds = now_s() - start;
 }
 
-/* A child process: one socket, its own pool order, its share of the load.
- * Writes its result to `out` and exits. */
-static void sender_main(const struct opts *o, unsigned idx, int out)
+/* A child process: one socket, its share of the load, starting at its own
+ * place in the pool it shares (copy-on-write) with the others. Writes its
+ * result to `out` and exits. */
+static void sender_main(const struct opts *o, const struct pool *p, unsigned idx, int out)
 {
 	struct result res = { 0 };
-	struct pool p;
 	uint64_t count = o->count / o->procs + (idx < o->count % o->procs ? 1 : 0);
 	double rate = o->rate / o->procs;
 	int fd;
@@ -339,17 +341,12 @@ static void sender_main(const struct opts *o, unsigned idx, int out)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* Pacing sleeps are short; the default 50us slack would blur them. */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
-	if (pool_make(&p, o, o->seed + idx) != 0) {
-		res.first_errno = ENOMEM;
-		res.errors = 1;
-	} else if ((fd = open_target(o)) < 0) {
+	if ((fd = open_target(o)) < 0) {
 		res.first_errno = -fd;
 		res.errors = 1;
-		pool_free(&p);
 	} else {
-		send_loop(o, &p, fd, (size_t)idx * (p.ndgrams / o->procs), count, rate, &res);
+		send_loop(o, p, fd, (size_t)idx * (p->ndgrams / o->procs), count, rate, &res);
 		close(fd);
-		pool_free(&p);
 	}
 	ssize_t w = write(out, &res, sizeof(res));
 	_exit(w == (ssize_t)sizeof(res) ? 0 : 3);
@@ -367,7 +364,7 @@ static void usage(FILE *f)
 		"                       anything that is not loopback or a local path is refused\n"
 		"  -l, --lines N        lines per datagram (default 1)\n"
 		"  -B, --bytes N        instead of -l: whole lines up to N bytes per datagram\n"
-		"  -s, --series N       distinct series (default 1000)\n"
+		"  -s, --series N       distinct series (default 1000, at most 1M)\n"
 		"  -m, --mix KIND       mix (70%% c, and g m t d T D) or counters (default mix)\n"
 		"  -r, --rate N         lines per second over all senders; 0 = flat out (default 0)\n"
 		"  -n, --count N        lines to send over all senders (default 1M)\n"
@@ -451,7 +448,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->lines_per_dgram = 0;
 			break;
 		case 's':
-			r = parse_count(optarg, 1, 10000000, &o->series);
+			r = parse_count(optarg, 1, MAX_SERIES, &o->series);
 			break;
 		case 'm':
 			if (strcmp(optarg, "mix") == 0)
@@ -526,28 +523,23 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	struct result total = { 0 };
+	struct pool pool;
 	pid_t pids[MAX_PROCS];
 	int fds[MAX_PROCS];
 	bool failed = false;
 
 	if (parse_opts(argc, argv, &o) != 0)
 		return 2;
+	if (pool_make(&pool, &o, o.seed) != 0) {
+		fprintf(stderr, "blast: out of memory for %" PRIu64 " series\n", o.series);
+		return 2;
+	}
 	/* Refuse datagrams the target could never take before sending any. */
-	{
-		struct pool probe;
-		struct opts one = o;
-		one.series = o.series < 64 ? o.series : 64;
-		if (pool_make(&probe, &one, o.seed) != 0) {
-			fprintf(stderr, "blast: out of memory\n");
-			return 2;
-		}
-		size_t longest = probe.max_len;
-		pool_free(&probe);
-		if (o.lines_per_dgram && longest > MAX_DGRAM) {
-			fprintf(stderr, "blast: %u lines make datagrams of %zu bytes, over %d\n",
-				o.lines_per_dgram, longest, MAX_DGRAM);
-			return 2;
-		}
+	if (pool.max_len > MAX_DGRAM) {
+		fprintf(stderr, "blast: %u lines make datagrams of %zu bytes, over %d\n",
+			o.lines_per_dgram, pool.max_len, MAX_DGRAM);
+		pool_free(&pool);
+		return 2;
 	}
 
 	for (unsigned i = 0; i < o.procs; i++) {
@@ -563,7 +555,7 @@ int main(int argc, char **argv)
 		}
 		if (pids[i] == 0) {
 			close(pfd[0]);
-			sender_main(&o, i, pfd[1]);
+			sender_main(&o, &pool, i, pfd[1]);
 		}
 		close(pfd[1]);
 		fds[i] = pfd[0];
@@ -596,6 +588,7 @@ int main(int argc, char **argv)
 	       " seconds=%.3f lines_per_sec=%.0f\n",
 	       total.lines, total.dgrams, total.errors, total.seconds,
 	       total.seconds > 0 ? (double)total.lines / total.seconds : 0.0);
+	pool_free(&pool);
 	if (failed)
 		return 2;
 	return total.errors == 0 && total.lines >= o.count ? 0 : 1;

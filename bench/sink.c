@@ -49,6 +49,7 @@
 #define SLOT 65536          /* a unix datagram of 65535 bytes fits whole */
 #define MAX_SECONDS 3600.0
 #define MAX_BURSTS_SHOWN 64
+#define DRAIN_SECONDS 2.0
 /* How often a blocked read looks at the stop flag and the deadline. */
 #define POLL_US 50000
 
@@ -283,7 +284,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	/* The loop: block for the first datagram, take whatever else is queued
-	 * with it, count, repeat. */
+	 * with it, count, repeat. Once asked to stop, read what is queued
+	 * without waiting, for at most DRAIN_SECONDS: a sender that never
+	 * stops must not keep the sink running. */
 	double deadline = now_s() + seconds;
 	int flags = MSG_WAITFORONE;
 	for (;;) {
@@ -294,10 +297,11 @@ int main(int argc, char **argv)
 		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			fprintf(stderr, "sink: recvmmsg: %s\n", strerror(errno));
 		if (flags == MSG_DONTWAIT) {
-			if (n <= 0)
-				break; /* drained after the stop */
+			if (n <= 0 || now >= deadline)
+				break;
 		} else if (stop_requested || now >= deadline) {
-			flags = MSG_DONTWAIT; /* read what is queued, then stop */
+			flags = MSG_DONTWAIT;
+			deadline = now + DRAIN_SECONDS;
 		}
 	}
 	end_burst(&c);
