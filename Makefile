@@ -7,7 +7,7 @@ CMAKE     ?= cmake
 CTEST     ?= ctest
 CPACK     ?= cpack
 
-.PHONY: all deps build run test test-plain test-san bench install deb clean
+.PHONY: all deps build run test test-plain test-san bench bench-e2e install deb clean
 
 all: build
 
@@ -37,6 +37,8 @@ test-san: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(CTEST) --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
 
+# The core micro-benchmark. `build` also builds the end-to-end tools,
+# bench/blast and bench/sink (see bench/README.md).
 bench: build
 	$(BUILD)/bench/bench_core
 
@@ -50,6 +52,12 @@ install: build
 # install rules with the prefix /usr. docs/operations.md says how to use it.
 deb: build
 	cd $(BUILD) && $(CPACK) -G DEB
+
+# The end-to-end matrix: blast -> sink and blast -> relay -> sink, one
+# table, a few minutes. Never part of `make test`. Options for bench/e2e.py
+# go in BENCH_E2E_ARGS, e.g. BENCH_E2E_ARGS="--only '20 lines udp' -v".
+bench-e2e: build
+	python3 bench/e2e.py --build $(BUILD) $(BENCH_E2E_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
