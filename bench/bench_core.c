@@ -144,7 +144,7 @@ static struct result run(const struct workload *wl, enum mode mode, int rounds)
 	res.ns_per_line = best / (double)wl->nlines;
 	res.series = agg_table_count(&t);
 	res.table_bytes = keytab_memory(&t.kt);
-	res.key_bytes = t.kt.arena_len;
+	res.key_bytes = t.kt.key_bytes;
 	agg_table_deinit(&t);
 	agg_ages_deinit(&ages);
 	proto_parser_deinit(&ps);
@@ -178,7 +178,7 @@ static double run_flush(const struct workload *wl)
 	double t0 = now_ns();
 	size_t cursor = 0, lines = 0;
 	packer_init(&pk, out, sizeof(out));
-	while (cursor < agg_table_count(&t)) {
+	while (!keytab_done(&t.kt, cursor)) {
 		packer_reset(&pk);
 		lines += packer_add_table(&pk, &t, &cursor);
 	}

@@ -186,9 +186,10 @@ static void cmd_age_gauges(struct admin *a, const char *arg, struct jbuf *out)
 
 	(void)arg;
 	jbuf_printf(out, "{\"limit\": %zu, \"count\": %zu, \"ids\": [", ages->limit, agg_ages_count(ages));
-	for (size_t i = 0; i < ages->kt.count; i++) {
-		struct keytab_entry *e = keytab_at(&ages->kt, i);
-		if (i)
+	size_t pos = 0;
+	struct keytab_entry *e;
+	for (bool first = true; (e = keytab_next(&ages->kt, &pos)); first = false) {
+		if (!first)
 			jbuf_printf(out, ", ");
 		jbuf_string(out, keytab_key(&ages->kt, e), e->key_len);
 	}

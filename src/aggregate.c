@@ -29,8 +29,8 @@ void agg_table_deinit(struct agg_table *t)
 void agg_table_set_limits(struct agg_table *t, const struct agg_limits *lim)
 {
 	t->lim = *lim;
-	t->kt.arena_limit = lim->max_key_bytes < UINT32_MAX ? lim->max_key_bytes : UINT32_MAX;
-	t->names.arena_limit = t->kt.arena_limit;
+	t->kt.key_limit = lim->max_key_bytes;
+	t->names.key_limit = lim->max_key_bytes;
 }
 
 /* With a per-name budget, counts one more key for s's name, or refuses. */
@@ -62,7 +62,7 @@ int agg_ages_init(struct agg_ages *a, size_t limit)
 	a->limit = limit;
 	/* Ids are short and few (the limit defaults to 1000); bound the bytes
 	 * generously rather than by a second setting. */
-	return keytab_init(&a->kt, 0, UINT32_MAX);
+	return keytab_init(&a->kt, 0, (size_t)1 << 30);
 }
 
 void agg_ages_deinit(struct agg_ages *a)
@@ -108,11 +108,16 @@ static void start(enum meter_type type, struct agg_value *v)
 		v->v.d = -DBL_MAX;
 }
 
+uint64_t agg_key_hash(const struct sample *s)
+{
+	return keytab_hash((uint8_t)meter_symbol[s->type], s->id, s->id_len);
+}
+
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 				    const struct sample *s, double now)
 {
 	uint8_t kind = (uint8_t)meter_symbol[s->type];
-	uint64_t h = keytab_hash(kind, s->id, s->id_len);
+	uint64_t h = s->hash ? s->hash : agg_key_hash(s);
 	struct keytab_entry *e = keytab_find(&t->kt, h, kind, s->id, s->id_len);
 	bool new_age = false;
 
@@ -147,9 +152,9 @@ enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 	return REJECT_NONE;
 }
 
-static enum meter_type entry_type(const struct keytab *kt, const struct keytab_entry *e)
+static enum meter_type entry_type(const struct keytab_entry *e)
 {
-	return (enum meter_type)meter_from_symbol(keytab_kind(kt, e));
+	return (enum meter_type)meter_from_symbol(e->kind);
 }
 
 void agg_table_clear(struct agg_table *t)
@@ -158,12 +163,11 @@ void agg_table_clear(struct agg_table *t)
 	keytab_clear(&t->names);
 }
 
-bool agg_entry_emits(const struct agg_table *t, size_t i)
+bool agg_entry_emits(const struct keytab_entry *e)
 {
-	struct keytab_entry *e = keytab_at(&t->kt, i);
-	const struct agg_value *v = keytab_val(e);
+	const struct agg_value *v = keytab_val((struct keytab_entry *)e);
 
-	switch (entry_type(&t->kt, e)) {
+	switch (entry_type(e)) {
 	case METER_COUNTER:
 		return v->v.d != 0;
 	case METER_MAX:
@@ -171,6 +175,16 @@ bool agg_entry_emits(const struct agg_table *t, size_t i)
 	default:
 		return true;
 	}
+}
+
+size_t agg_table_pending(const struct agg_table *t, size_t pos)
+{
+	size_t n = 0;
+	struct keytab_entry *e;
+
+	while ((e = keytab_next(&t->kt, &pos)))
+		n += agg_entry_emits(e);
+	return n;
 }
 
 size_t agg_ages_count(const struct agg_ages *a)

@@ -60,6 +60,16 @@ void agg_table_set_limits(struct agg_table *t, const struct agg_limits *lim);
 int agg_ages_init(struct agg_ages *a, size_t limit);
 void agg_ages_deinit(struct agg_ages *a);
 
+/* The hash of s's key; agg_table_record() uses s->hash when it is set. */
+uint64_t agg_key_hash(const struct sample *s);
+
+/* Starts loading the memory a lookup of this hash will touch, so that a
+ * caller can look a line ahead. */
+static inline void agg_table_prefetch(const struct agg_table *t, uint64_t hash)
+{
+	__builtin_prefetch(&t->kt.slots[hash & t->kt.mask]);
+}
+
 /* Merges one accepted, mergeable sample (not meter_is_passthrough()). now is
  * the receive time in epoch seconds, for A lines whose value is 0. The sample
  * is only read. Returns REJECT_NONE, REJECT_SERIES_LIMIT (a new key past
@@ -76,9 +86,12 @@ static inline size_t agg_table_count(const struct agg_table *t)
 	return t->kt.count;
 }
 
-/* Whether entry i produces a line: a counter that summed to 0 or a max gauge
- * that never rose above -DBL_MAX would change nothing in spectatord. */
-bool agg_entry_emits(const struct agg_table *t, size_t i);
+/* Whether an entry produces a line: a counter that summed to 0 or a max
+ * gauge that never rose above -DBL_MAX would change nothing in spectatord. */
+bool agg_entry_emits(const struct keytab_entry *e);
+
+/* Lines the entries from position pos on (keytab_next()) would produce. */
+size_t agg_table_pending(const struct agg_table *t, size_t pos);
 
 size_t agg_ages_count(const struct agg_ages *a);
 bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len);

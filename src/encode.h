@@ -2,8 +2,10 @@
  * datagrams. Pure.
  *
  * A line is "type[,extra]:id:value\n": the extra only for a gauge TTL and an
- * X timestamp, the value as the shortest text that reads back to the same
- * double (numfmt.h), or the exact integer for U. Every line ends in '\n', so a
+ * X timestamp. A merged value is the shortest text that reads back to the
+ * same double (numfmt.h), or the exact integer for U; a timer, distribution
+ * or X value is the number text the client wrote, which reads back to the
+ * same double too. Every line ends in '\n', so a
  * datagram never starts with an empty line and a file of them reads as lines.
  * A datagram holds whole lines only and never exceeds its packer's cap. */
 #ifndef RELAY_ENCODE_H
@@ -49,9 +51,9 @@ static inline void packer_reset(struct packer *pk)
 /* Appends s's line. Returns false, changing nothing, if it does not fit. */
 bool packer_add_sample(struct packer *pk, const struct sample *s);
 
-/* Appends the lines of t's entries from *cursor on, advancing it past each
- * one written or skipped (agg_entry_emits()), until the next line does not
- * fit or the table ends. Returns the lines appended. */
+/* Appends the lines of t's entries from position *cursor on (keytab_next()),
+ * advancing it past each one written or skipped (agg_entry_emits()), until
+ * the next line does not fit or the table ends. Returns the lines appended. */
 size_t packer_add_table(struct packer *pk, const struct agg_table *t, size_t *cursor);
 
 #endif

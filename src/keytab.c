@@ -1,4 +1,4 @@
-/* keytab.c - open addressing over a dense record array. See keytab.h. */
+/* keytab.c - open addressing over records in one arena. See keytab.h. */
 #include "keytab.h"
 
 #include <errno.h>
@@ -10,12 +10,27 @@
 
 #define MIN_SLOTS 64u
 #define MIN_ARENA 4096u
-#define SLOT_INDEX(s) ((uint32_t)(s))
 #define SLOT_TAG(h) ((h) & 0xffffffff00000000ull)
+#define SLOT_OFF(s) ((size_t)((uint32_t)(s)-1) * 8)
 
 uint64_t keytab_hash(uint8_t kind, const char *key, size_t len)
 {
 	return XXH3_64bits_withSeed(key, len, kind);
+}
+
+static inline size_t round8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static inline struct keytab_entry *at(const struct keytab *kt, size_t off)
+{
+	return (struct keytab_entry *)(void *)(kt->arena + off);
+}
+
+static inline size_t rec_size(const struct keytab *kt, const struct keytab_entry *e)
+{
+	return sizeof(*e) + kt->val_size + round8(e->key_len);
 }
 
 static int alloc_slots(struct keytab *kt, size_t n)
@@ -30,27 +45,28 @@ static int alloc_slots(struct keytab *kt, size_t n)
 	return 0;
 }
 
-int keytab_init(struct keytab *kt, size_t val_size, size_t arena_limit)
+/* Offsets are stored divided by 8 in 32 bits. */
+#define MAX_ARENA ((size_t)UINT32_MAX * 8)
+
+int keytab_init(struct keytab *kt, size_t val_size, size_t key_limit)
 {
 	memset(kt, 0, sizeof(*kt));
-	kt->stride = sizeof(struct keytab_entry) + ((val_size + 7) & ~(size_t)7);
-	kt->arena_limit = arena_limit < UINT32_MAX ? arena_limit : UINT32_MAX;
-	if (alloc_slots(kt, MIN_SLOTS) != 0)
-		return -ENOMEM;
-	return 0;
+	kt->val_size = round8(val_size);
+	kt->key_limit = key_limit;
+	return alloc_slots(kt, MIN_SLOTS);
 }
 
 void keytab_deinit(struct keytab *kt)
 {
 	free(kt->slots);
-	free(kt->entries);
 	free(kt->arena);
 	memset(kt, 0, sizeof(*kt));
 }
 
-static inline uint64_t hash_of(const struct keytab *kt, const struct keytab_entry *e)
+static inline bool matches(const struct keytab *kt, const struct keytab_entry *e, uint8_t kind,
+			   const char *key, size_t len)
 {
-	return keytab_hash(keytab_kind(kt, e), keytab_key(kt, e), e->key_len);
+	return e->key_len == len && e->kind == kind && memcmp(keytab_key(kt, e), key, len) == 0;
 }
 
 /* Index of the slot holding the key, or of the empty slot where it would go. */
@@ -62,13 +78,7 @@ static size_t probe(const struct keytab *kt, uint64_t hash, uint8_t kind, const 
 
 	for (;; i = (i + 1) & kt->mask) {
 		uint64_t s = kt->slots[i];
-		if (s == 0)
-			return i;
-		if (SLOT_TAG(s) != tag)
-			continue;
-		const struct keytab_entry *e = keytab_at(kt, SLOT_INDEX(s) - 1);
-		if (e->key_len == len && (uint8_t)kt->arena[e->key_off] == kind &&
-		    memcmp(kt->arena + e->key_off + 1, key, len) == 0)
+		if (s == 0 || (SLOT_TAG(s) == tag && matches(kt, at(kt, SLOT_OFF(s)), kind, key, len)))
 			return i;
 	}
 }
@@ -78,64 +88,66 @@ struct keytab_entry *keytab_find(const struct keytab *kt, uint64_t hash, uint8_t
 {
 	uint64_t s = kt->slots[probe(kt, hash, kind, key, len)];
 
-	return s ? keytab_at(kt, SLOT_INDEX(s) - 1) : NULL;
+	return s ? at(kt, SLOT_OFF(s)) : NULL;
 }
 
-static void place(struct keytab *kt, uint64_t hash, uint32_t index)
+static void place(struct keytab *kt, uint64_t hash, size_t off)
 {
 	size_t i = hash & kt->mask;
 
 	while (kt->slots[i] != 0)
 		i = (i + 1) & kt->mask;
-	kt->slots[i] = SLOT_TAG(hash) | (index + 1);
+	kt->slots[i] = SLOT_TAG(hash) | (uint64_t)(off / 8 + 1);
+}
+
+static uint64_t hash_of(const struct keytab *kt, const struct keytab_entry *e)
+{
+	return keytab_hash(e->kind, keytab_key(kt, e), e->key_len);
 }
 
 static int rehash(struct keytab *kt, size_t nslots)
 {
 	if (alloc_slots(kt, nslots) != 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < kt->count; i++)
-		place(kt, hash_of(kt, keytab_at(kt, i)), (uint32_t)i);
-	return 0;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t unit, size_t min)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : min;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * unit);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
+	for (size_t off = 0; off < kt->arena_len;) {
+		struct keytab_entry *e = at(kt, off);
+		if (!e->dead)
+			place(kt, hash_of(kt, e), off);
+		off += rec_size(kt, e);
+	}
 	return 0;
 }
 
 int keytab_insert(struct keytab *kt, uint64_t hash, uint8_t kind, const char *key, size_t len,
 		  struct keytab_entry **out)
 {
-	size_t need = kt->arena_len + 1 + len;
+	size_t size = sizeof(struct keytab_entry) + kt->val_size + round8(len);
+	size_t need = kt->arena_len + size;
 
-	if (need > kt->arena_limit || kt->count >= UINT32_MAX - 1)
+	if (kt->key_bytes + len > kt->key_limit || need > MAX_ARENA)
 		return -ENOSPC;
-	/* Keep the load at or below one half: short probes, 16 bytes a key. */
+	if (need > kt->arena_cap) {
+		size_t cap = kt->arena_cap ? kt->arena_cap : MIN_ARENA;
+		while (cap < need)
+			cap *= 2;
+		char *a = realloc(kt->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		kt->arena = a;
+		kt->arena_cap = cap;
+	}
+	/* Keep the load at or below one half: short probes. */
 	if ((kt->count + 1) * 2 > kt->mask + 1 && rehash(kt, (kt->mask + 1) * 2) != 0)
 		return -ENOMEM;
-	if (grow((void **)&kt->entries, &kt->entries_cap, kt->count + 1, kt->stride, 64) != 0 ||
-	    grow((void **)&kt->arena, &kt->arena_cap, need, 1, MIN_ARENA) != 0)
-		return -ENOMEM;
 
-	struct keytab_entry *e = keytab_at(kt, kt->count);
-	e->key_off = (uint32_t)kt->arena_len;
+	struct keytab_entry *e = at(kt, kt->arena_len);
+	memset(e, 0, size);
 	e->key_len = (uint32_t)len;
-	memset(keytab_val(e), 0, kt->stride - sizeof(*e));
-	kt->arena[kt->arena_len] = (char)kind;
-	memcpy(kt->arena + kt->arena_len + 1, key, len);
+	e->kind = kind;
+	memcpy((char *)(e + 1) + kt->val_size, key, len);
+	place(kt, hash, kt->arena_len);
 	kt->arena_len = need;
-	place(kt, hash, (uint32_t)kt->count);
+	kt->key_bytes += len;
 	kt->count++;
 	if (kt->count > kt->peak)
 		kt->peak = kt->count;
@@ -143,24 +155,33 @@ int keytab_insert(struct keytab *kt, uint64_t hash, uint8_t kind, const char *ke
 	return 0;
 }
 
-/* Copies the live keys to the front of the arena after removals. */
-static void compact_arena(struct keytab *kt)
+/* Copies the live records to the front of a new arena, then re-slots them. */
+static void compact(struct keytab *kt)
 {
 	char *fresh = malloc(kt->arena_cap);
-	size_t off = 0;
+	size_t len = 0;
 
 	if (!fresh)
 		return; /* keep the holes; correctness does not depend on this */
-	for (size_t i = 0; i < kt->count; i++) {
-		struct keytab_entry *e = keytab_at(kt, i);
-		memcpy(fresh + off, kt->arena + e->key_off, e->key_len + 1u);
-		e->key_off = (uint32_t)off;
-		off += e->key_len + 1u;
+	for (size_t off = 0; off < kt->arena_len;) {
+		struct keytab_entry *e = at(kt, off);
+		size_t size = rec_size(kt, e);
+		if (!e->dead) {
+			memcpy(fresh + len, e, size);
+			len += size;
+		}
+		off += size;
 	}
 	free(kt->arena);
 	kt->arena = fresh;
-	kt->arena_len = off;
-	kt->arena_dead = 0;
+	kt->arena_len = len;
+	kt->dead_bytes = 0;
+	if (rehash(kt, kt->mask + 1) != 0) {
+		/* Slots are gone but records are intact: rebuild in place. */
+		memset(kt->slots, 0, (kt->mask + 1) * sizeof(*kt->slots));
+		for (size_t off = 0; off < kt->arena_len; off += rec_size(kt, at(kt, off)))
+			place(kt, hash_of(kt, at(kt, off)), off);
+	}
 }
 
 int keytab_remove(struct keytab *kt, uint64_t hash, uint8_t kind, const char *key, size_t len)
@@ -169,15 +190,17 @@ int keytab_remove(struct keytab *kt, uint64_t hash, uint8_t kind, const char *ke
 
 	if (kt->slots[i] == 0)
 		return -ENOENT;
-	uint32_t victim = SLOT_INDEX(kt->slots[i]) - 1;
-
-	kt->arena_dead += keytab_at(kt, victim)->key_len + 1u;
+	struct keytab_entry *victim = at(kt, SLOT_OFF(kt->slots[i]));
+	victim->dead = 1;
+	kt->dead_bytes += rec_size(kt, victim);
+	kt->key_bytes -= victim->key_len;
+	kt->count--;
 
 	/* Backward-shift deletion keeps every probe chain unbroken. */
 	kt->slots[i] = 0;
 	for (size_t j = (i + 1) & kt->mask; kt->slots[j] != 0; j = (j + 1) & kt->mask) {
 		uint64_t s = kt->slots[j];
-		size_t home = hash_of(kt, keytab_at(kt, SLOT_INDEX(s) - 1)) & kt->mask;
+		size_t home = hash_of(kt, at(kt, SLOT_OFF(s))) & kt->mask;
 		/* Move s into the hole unless its home lies cyclically in (i, j]. */
 		if (((j - home) & kt->mask) >= ((j - i) & kt->mask)) {
 			kt->slots[i] = s;
@@ -185,23 +208,22 @@ int keytab_remove(struct keytab *kt, uint64_t hash, uint8_t kind, const char *ke
 			i = j;
 		}
 	}
-
-	/* Fill the hole in the dense array with the last record. */
-	uint32_t last = (uint32_t)kt->count - 1;
-	if (victim != last) {
-		struct keytab_entry *le = keytab_at(kt, last);
-		size_t k = hash_of(kt, le) & kt->mask;
-		while (SLOT_INDEX(kt->slots[k]) != last + 1)
-			k = (k + 1) & kt->mask;
-		kt->slots[k] = SLOT_TAG(kt->slots[k]) | (victim + 1);
-		memcpy(keytab_at(kt, victim), le, kt->stride);
-	}
-	kt->count--;
-	/* Removals are rare (forgotten age gauges); reclaim their key bytes
-	 * once they are half the arena. */
-	if (kt->arena_dead > kt->arena_len / 2 && kt->arena_len > MIN_ARENA)
-		compact_arena(kt);
+	/* Removals are rare (forgotten age gauges); reclaim their bytes once
+	 * they are half the arena. */
+	if (kt->dead_bytes > kt->arena_len / 2 && kt->arena_len > MIN_ARENA)
+		compact(kt);
 	return 0;
+}
+
+struct keytab_entry *keytab_next(const struct keytab *kt, size_t *pos)
+{
+	while (*pos < kt->arena_len) {
+		struct keytab_entry *e = at(kt, *pos);
+		*pos += rec_size(kt, e);
+		if (!e->dead)
+			return e;
+	}
+	return NULL;
 }
 
 void keytab_clear(struct keytab *kt)
@@ -211,18 +233,10 @@ void keytab_clear(struct keytab *kt)
 	while (want < kt->peak * 2)
 		want *= 2;
 	/* Shrink only when far above the need, so that a steady working set
-	 * never reallocates; memory then follows the working set after a flood.
-	 * A failed shrink keeps the old block. */
-	if (kt->mask + 1 > want * 4 && alloc_slots(kt, want) == 0) {
-		size_t ecap = kt->peak > 64 ? kt->peak : 64;
-		void *e = realloc(kt->entries, ecap * kt->stride);
-		if (e) {
-			kt->entries = e;
-			kt->entries_cap = ecap;
-		}
-	} else {
+	 * never reallocates; memory then follows the working set after a
+	 * flood. A failed shrink keeps the old block. */
+	if (!(kt->mask + 1 > want * 4 && alloc_slots(kt, want) == 0))
 		memset(kt->slots, 0, (kt->mask + 1) * sizeof(*kt->slots));
-	}
 	size_t acap = kt->arena_len * 2 > MIN_ARENA ? kt->arena_len * 2 : MIN_ARENA;
 	if (kt->arena_cap > acap * 2) {
 		void *a = realloc(kt->arena, acap);
@@ -233,11 +247,12 @@ void keytab_clear(struct keytab *kt)
 	}
 	kt->count = 0;
 	kt->arena_len = 0;
-	kt->arena_dead = 0;
+	kt->key_bytes = 0;
+	kt->dead_bytes = 0;
 	kt->peak = 0;
 }
 
 size_t keytab_memory(const struct keytab *kt)
 {
-	return (kt->mask + 1) * sizeof(*kt->slots) + kt->entries_cap * kt->stride + kt->arena_cap;
+	return (kt->mask + 1) * sizeof(*kt->slots) + kt->arena_cap;
 }

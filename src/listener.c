@@ -23,36 +23,60 @@
  * Ingest: the hot path
  * ------------------------------------------------------------------------ */
 
+/* One line in flight: parsed, its table slot being fetched, not yet
+ * recorded. */
+struct pending {
+	const char *line;
+	size_t len;
+	enum reject_reason r;
+	struct sample s;
+};
+
+static void settle(struct ingest *in, struct pending *p, const struct sender_id *from,
+		   size_t *rejected)
+{
+	enum reject_reason r = p->r;
+
+	if (r == REJECT_NONE)
+		r = window_record(in->window, &p->s);
+	if (r != REJECT_NONE) {
+		in->stats->rejected[r]++;
+		(*rejected)++;
+		if (in->on_reject)
+			in->on_reject(in->observer, from, p->line, p->len, r);
+	}
+}
+
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
 		     const struct sender_id *from, uint64_t *lines_out)
 {
 	struct stats *st = in->stats;
 	struct proto_lines it;
-	const char *line;
-	size_t n, lines = 0, rejected = 0;
+	struct pending ahead[2];
+	size_t lines = 0, rejected = 0;
 	bool partial;
 
 	st->received_datagrams++;
 	st->received_bytes += len;
 	if (truncated)
 		st->received_truncated++;
+	/* Parse a line ahead: while the next line's table slot loads, the
+	 * current one is recorded. Lines are still recorded in order. */
 	proto_lines_init(&it, buf, len, truncated);
-	while (proto_lines_next(&it, &line, &n, &partial)) {
-		struct sample s;
-		enum reject_reason r;
-
+	for (unsigned cur = 0;; cur ^= 1) {
+		struct pending *p = &ahead[cur];
+		if (!proto_lines_next(&it, &p->line, &p->len, &partial))
+			break;
 		lines++;
 		if (partial)
-			r = REJECT_TRUNCATED;
-		else if ((r = proto_parse_line(&in->ps, line, n, &s)) == REJECT_NONE)
-			r = window_record(in->window, &s);
-		if (r != REJECT_NONE) {
-			st->rejected[r]++;
-			rejected++;
-			if (in->on_reject)
-				in->on_reject(in->observer, from, line, n, r);
-		}
+			p->r = REJECT_TRUNCATED;
+		else if ((p->r = proto_parse_line(&in->ps, p->line, p->len, &p->s)) == REJECT_NONE)
+			window_prepare(in->window, &p->s);
+		if (lines > 1)
+			settle(in, &ahead[cur ^ 1], from, &rejected);
 	}
+	if (lines > 0)
+		settle(in, &ahead[(lines - 1) & 1], from, &rejected);
 	if (it.nul_cut)
 		st->received_nul_cut++;
 	st->received_lines += lines;

@@ -106,6 +106,14 @@ struct sample {
 	const char *id;
 	uint32_t id_len;
 	uint32_t name_len;   /* the name is id[0, name_len); tags follow after ',' */
+	/* The value as it was written, whitespace trimmed; borrowed like id.
+	 * Timer and distribution lines are forwarded with it: strtod reads it to
+	 * the same double as v.d, and it costs no formatting. */
+	const char *num;
+	uint32_t num_len;
+	/* The key's hash, 0 until the window computes it (window_prepare()):
+	 * a key is hashed once even when looked up ahead of time. */
+	uint64_t hash;
 };
 
 #endif

@@ -37,8 +37,11 @@ struct proto_parser {
 	size_t max_line;           /* longest canonical line, '\n' included */
 	struct proto_tag *tags;    /* PROTO_MAX_LINE / 4 + 1 entries */
 	char *scratch;             /* replaced tag bytes, PROTO_MAX_LINE */
-	char *id;                  /* canonical id when it had to be rebuilt */
+	char *ids[2];              /* canonical ids that had to be rebuilt, used in
+				      turn so that one sample outlives the next parse */
+	unsigned next_id;
 	char *num;                 /* NUL-terminated copy of a number for strtod */
+	uint64_t *bits;            /* one bit per byte of a line: bytes to look at */
 	locale_t c_locale;         /* strtod_l: values never depend on the locale */
 };
 
@@ -68,7 +71,8 @@ bool proto_lines_next(struct proto_lines *it, const char **line, size_t *len, bo
 
 /* Parses one line (no '\n'; any bytes). Returns REJECT_NONE and fills *out, or
  * the reason the line is refused (then *out is unspecified). out->id borrows
- * from line or from ps, until the next call. */
+ * from line or from ps; ps's copy lasts until the second call after this one,
+ * so that a caller may parse one line ahead. */
 enum reject_reason proto_parse_line(struct proto_parser *ps, const char *line, size_t len,
 				    struct sample *out);
 

@@ -20,21 +20,21 @@ static double realtime_seconds(void)
 static bool source_next(void *ctx, struct packer *pk)
 {
 	struct window *w = ctx;
-	size_t count = agg_table_count(w->closed);
+	const struct keytab *kt = &w->closed->kt;
 
 	w->undo_cursor = w->cursor;
-	while (w->cursor < count) {
+	while (!keytab_done(kt, w->cursor)) {
 		size_t lines = packer_add_table(pk, w->closed, &w->cursor);
 		if (lines > 0) {
 			w->undo_lines = lines;
 			w->stats->merged_lines_out += lines;
 			return true;
 		}
-		if (w->cursor < count) {
+		if (!keytab_done(kt, w->cursor)) {
 			/* One line longer than max_datagram: only possible after a
 			 * reload shrank it. It can never be sent. */
 			w->stats->dropped_upstream++;
-			w->cursor++;
+			keytab_next(kt, &w->cursor);
 		}
 	}
 	return false;
@@ -86,6 +86,14 @@ static enum reject_reason pt_record(struct window *w, const struct sample *s)
  * Recording and closing
  * ------------------------------------------------------------------------ */
 
+void window_prepare(struct window *w, struct sample *s)
+{
+	if (meter_is_passthrough(s->type))
+		return;
+	s->hash = agg_key_hash(s);
+	agg_table_prefetch(w->open, s->hash);
+}
+
 enum reject_reason window_record(struct window *w, const struct sample *s)
 {
 	if (meter_is_passthrough(s->type))
@@ -99,7 +107,7 @@ enum reject_reason window_record(struct window *w, const struct sample *s)
 
 bool window_closable(const struct window *w)
 {
-	return w->cursor >= agg_table_count(w->closed);
+	return keytab_done(&w->closed->kt, w->cursor);
 }
 
 bool window_flush(struct window *w)

@@ -37,7 +37,8 @@ struct window {
 	struct agg_table tables[2];
 	struct agg_table *open;         /* lines go here */
 	struct agg_table *closed;       /* being delivered */
-	size_t cursor;                  /* first entry of closed not yet delivered */
+	size_t cursor;                  /* position (keytab_next()) of the first entry
+					   of closed not yet delivered */
 	size_t undo_cursor;             /* cursor before the last datagram pulled */
 	size_t undo_lines;
 	struct agg_ages ages;
@@ -55,6 +56,10 @@ struct window {
 /* Allocates the tables and starts the timer. Returns 0 or -ENOMEM. */
 int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
 		struct upstream *up, struct dgram_pool *pool);
+
+/* Hashes s's key into s->hash and starts loading what recording it will
+ * touch: call it for the next line before recording the current one. */
+void window_prepare(struct window *w, struct sample *s);
 
 /* Records one accepted sample (borrowed for the call). For A lines whose
  * value is 0 the receive time is taken now. Returns REJECT_NONE, or the

@@ -65,7 +65,7 @@ class ForwardingTest(RelayTestCase):
         self.assertEqual(got[("t", "lat")], [(None, "0.042"), (None, "0.042")])
         self.assertEqual(got[("T", "plat")], [(None, "0.5")])
         self.assertEqual(got[("d", "size")], [(None, "1024")])
-        self.assertEqual(got[("D", "pdist")], [(None, "1")])
+        self.assertEqual(got[("D", "pdist")], [(None, "1.9")])  # as written
         self.assertEqual(got[("X", "sampled")], [("1543160297100", "42")])
         for line in REJECTED:
             ident = line.split(":")[1]

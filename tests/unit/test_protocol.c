@@ -304,8 +304,22 @@ START_TEST(identity_fast_path_borrows_the_line)
 	/* Unsorted or unclean input is rebuilt in scratch. */
 	static const char unsorted[] = "c:server.numRequests,status=200,id=failed:1";
 	ck_assert_int_eq(proto_parse_line(&ps, unsorted, sizeof(unsorted) - 1, &s), REJECT_NONE);
-	ck_assert_ptr_eq(s.id, ps.id);
+	ck_assert(s.id == ps.ids[0] || s.id == ps.ids[1]);
 	ck_assert(memcmp(s.id, line + 2, s.id_len) == 0);
+}
+END_TEST
+
+START_TEST(a_rebuilt_id_outlives_the_next_parse)
+{
+	static const char a[] = "c:x,b=1,a=1:1", b[] = "c:y,b=2,a=2:1", c[] = "c:z:1";
+	struct sample sa, sb, sc;
+
+	ck_assert_int_eq(proto_parse_line(&ps, a, sizeof(a) - 1, &sa), REJECT_NONE);
+	ck_assert_int_eq(proto_parse_line(&ps, b, sizeof(b) - 1, &sb), REJECT_NONE);
+	ck_assert(memcmp(sa.id, "x,a=1,b=1", sa.id_len) == 0);
+	ck_assert(memcmp(sb.id, "y,a=2,b=2", sb.id_len) == 0);
+	ck_assert_int_eq(proto_parse_line(&ps, c, sizeof(c) - 1, &sc), REJECT_NONE);
+	ck_assert(memcmp(sb.id, "y,a=2,b=2", sb.id_len) == 0);
 }
 END_TEST
 
@@ -457,6 +471,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, identity_is_canonical);
 	tcase_add_test(tc, identity_fast_path_borrows_the_line);
+	tcase_add_test(tc, a_rebuilt_id_outlives_the_next_parse);
 	tcase_add_test(tc, identity_survives_ten_thousand_tags);
 	tcase_add_test(tc, too_long_is_exact_at_the_limit);
 	tcase_add_test(tc, lines_are_not_nul_terminated);
