@@ -110,6 +110,7 @@ static struct {
 	bool ready;
 	struct proto_parser ps; /* ingest */
 	struct proto_parser rp; /* re-parse of what was forwarded */
+	struct proto_parser big; /* no line is too long for it */
 	locale_t c_locale;
 	char *ref_id, *ref_scratch, *ref_num; /* PROTO_MAX_LINE + 1 each */
 	struct ref_tag *ref_tags;             /* PROTO_MAX_LINE / 2 + 1 */
@@ -119,7 +120,8 @@ static void global_init(void)
 {
 	if (g.ready)
 		return;
-	if (proto_parser_init(&g.ps, 65507) != 0 || proto_parser_init(&g.rp, 65507) != 0) {
+	if (proto_parser_init(&g.ps, 65507) != 0 || proto_parser_init(&g.rp, 65507) != 0 ||
+	    proto_parser_init(&g.big, SIZE_MAX) != 0) {
 		fputs("fuzz_check: proto_parser_init failed\n", stderr);
 		abort();
 	}
@@ -139,6 +141,7 @@ void fuzz_check_cleanup(void)
 		return;
 	proto_parser_deinit(&g.ps);
 	proto_parser_deinit(&g.rp);
+	proto_parser_deinit(&g.big);
 	freelocale(g.c_locale);
 	free(g.ref_id);
 	free(g.ref_scratch);
@@ -168,7 +171,8 @@ static void limits_from(const uint8_t *h, size_t n, struct config *c)
 	if (n > 1)
 		c->age_limit = h[1] & 0x80 ? 1000 : (size_t)(h[1] & 0x0f);
 	if (n > 2)
-		c->max_key_bytes = h[2] & 0x80 ? (size_t)256 << 20 : 16 * (1 + (size_t)(h[2] & 0x7f));
+		c->max_key_bytes =
+			h[2] & 0x80 ? (size_t)256 << 20 : 16 * (1 + (size_t)(h[2] & 0x7f));
 }
 
 static void config_from(const uint8_t *h, struct config *c)
@@ -237,8 +241,8 @@ static void check_canonical(const struct sample *s)
 		while (i < n && ok_byte((unsigned char)id[i]))
 			i++;
 		size_t klen = i - k;
-		CHECK(klen > 0 && i < n && id[i] == '=', "canonical id %.*s: bad key at %zu", (int)n,
-		      id, k);
+		CHECK(klen > 0 && i < n && id[i] == '=', "canonical id %.*s: bad key at %zu",
+		      (int)n, id, k);
 		size_t v = ++i;
 		while (i < n && ok_byte((unsigned char)id[i]))
 			i++;
@@ -376,6 +380,21 @@ static void check_ref_extra(const char *line, size_t len, const struct sample *s
 	      (long long)s->extra);
 	if (s->type == METER_SAMPLED)
 		CHECK(v <= INT64_MAX / 1000000, "X timestamp %lld overflows as ns", v);
+}
+
+/* too-long is the last check, and refuses only what could not be sent: a
+ * canonical line longer than the datagram, or for c, g and A (whose merged
+ * line can carry another value or TTL) one that could be. */
+static void check_too_long(const char *line, size_t len, size_t cap)
+{
+	struct sample s;
+	enum reject_reason rr = proto_parse_line(&g.big, line, len, &s);
+
+	CHECK(rr == REJECT_NONE, "too-long, but %s without the length limit",
+	      reject_reason_name[rr]);
+	bool merged_text = s.type == METER_COUNTER || s.type == METER_GAUGE || s.type == METER_AGE;
+	size_t n = merged_text ? s.id_len + ENCODE_LINE_OVERHEAD : encode_sample_len(&s);
+	CHECK(n + 1 > cap, "too-long for a %zu-byte datagram, but its line takes %zu", cap, n + 1);
 }
 
 /* Everything an accepted line must satisfy on its own. */
@@ -656,12 +675,12 @@ static void pt_record(struct run *r, const struct sample *s)
 
 	if (!packer_add_sample(&r->pt, s)) {
 		CHECK(r->pt.len == before, "a refused line changed the datagram");
-		CHECK(before + want > r->cfg.cap, "%zu-byte line refused with %zu of %zu bytes used",
-		      want, before, r->cfg.cap);
+		CHECK(before + want > r->cfg.cap,
+		      "%zu-byte line refused with %zu of %zu bytes used", want, before, r->cfg.cap);
 		pt_push(r);
 		before = 0;
-		CHECK(packer_add_sample(&r->pt, s), "%zu-byte accepted line fits no %zu-byte datagram",
-		      want, r->cfg.cap);
+		CHECK(packer_add_sample(&r->pt, s),
+		      "%zu-byte accepted line fits no %zu-byte datagram", want, r->cfg.cap);
 	}
 	CHECK(r->pt.len == before + want, "line took %zu bytes, encode_sample_len says %zu",
 	      r->pt.len - before, want);
@@ -685,7 +704,8 @@ static void merged_record(struct run *r, const struct sample *s)
 	if (!e) {
 		bool series_full = r->mopen->n >= r->cfg.max_series;
 		bool arena_full = r->mopen->key_bytes + 1 + s->id_len > r->cfg.max_key_bytes;
-		bool new_age = s->type == METER_AGE && !model_find(&r->mages, 'A', s->id, s->id_len);
+		bool new_age =
+			s->type == METER_AGE && !model_find(&r->mages, 'A', s->id, s->id_len);
 		bool age_full = new_age && r->mages.n >= r->cfg.age_limit;
 
 		/* Which reason wins when both apply is not part of the contract. */
@@ -806,8 +826,8 @@ static void deliver(struct run *r, size_t take)
 
 		packer_init(&pk, r->out_buf, r->cfg.cap);
 		size_t lines = packer_add_table(&pk, t, &r->cursor);
-		CHECK(r->cursor >= from && r->cursor <= count, "cursor moved from %zu to %zu of %zu",
-		      from, r->cursor, count);
+		CHECK(r->cursor >= from && r->cursor <= count,
+		      "cursor moved from %zu to %zu of %zu", from, r->cursor, count);
 		CHECK(pk.lines == lines, "packer holds %zu lines, returned %zu", pk.lines, lines);
 		if (lines == 0) {
 			/* Only entries that emit nothing may be left: any line of a
@@ -834,8 +854,8 @@ static void deliver(struct run *r, size_t take)
 		if (r->cursor < count) {
 			struct packer rest;
 			size_t c = r->cursor;
-			CHECK(model_emits(&r->mclosed->e[c]), "stopped at entry %zu, which emits nothing",
-			      c);
+			CHECK(model_emits(&r->mclosed->e[c]),
+			      "stopped at entry %zu, which emits nothing", c);
 			packer_init(&rest, r->spare_buf, r->cfg.cap - pk.len);
 			CHECK(packer_add_table(&rest, t, &c) == 0 && c == r->cursor,
 			      "stopped at entry %zu with room for it", r->cursor);
@@ -954,20 +974,25 @@ static void ingest(struct run *r, const char *buf, size_t len, bool truncated)
 	proto_lines_init(&it, buf, len, truncated);
 	CHECK(it.nul_cut == (nul != NULL), "nul_cut %d", it.nul_cut);
 	const char *end = nul ? nul : buf + len;
+	bool cut = truncated && !nul && len > 0 && buf[len - 1] != '\n', saw_partial = false;
 	while (proto_lines_next(&it, &line, &n, &partial)) {
 		CHECK(n > 0 && line >= buf && line + n <= end, "line outside the datagram");
 		CHECK(!memchr(line, '\n', n), "line holds '\\n'");
 		CHECK(line + n == end || line[n] == '\n', "line does not end at '\\n'");
 		CHECK(!partial || (truncated && !nul && line + n == buf + len),
 		      "partial line in a datagram that was not cut");
-		if (partial)
+		if (partial) {
+			saw_partial = true;
 			continue; /* refused as REJECT_TRUNCATED */
+		}
 
 		struct sample s;
 		cur_line = line;
 		cur_len = n;
 		enum reject_reason rr = proto_parse_line(&g.ps, line, n, &s);
 		CHECK(rr < REJECT_TRUNCATED, "parser returned %s", reject_reason_name[rr]);
+		if (rr == REJECT_TOO_LONG)
+			check_too_long(line, n, r->cfg.cap);
 		if (rr == REJECT_NONE) {
 			check_accepted(line, n, &s);
 			if (meter_is_passthrough(s.type))
@@ -977,6 +1002,8 @@ static void ingest(struct run *r, const char *buf, size_t len, bool truncated)
 		}
 		cur_line = NULL;
 	}
+	CHECK(saw_partial == cut, "the cut last line was %s as partial",
+	      cut ? "not flagged" : "flagged");
 }
 
 static void run_init(struct run *r, const uint8_t *header, size_t size)

@@ -27,8 +27,9 @@
  * max_datagram bytes of whole '\n'-terminated lines and does not start with
  * '\n'; every forwarded line re-parses to exactly the sample (pass-through) or
  * table entry (merged) it came from; every accepted sample matches a naive
- * reference (canonical id, strtod/strtoull/strtoll values); every table
- * matches a simple model of the merge rules of docs/protocol.md 12.2. */
+ * reference (canonical id, strtod/strtoull/strtoll values); too-long refuses
+ * only lines that could not be sent; every table matches a simple model of
+ * the merge rules of docs/protocol.md 12.2. */
 #ifndef RELAY_FUZZ_CHECK_H
 #define RELAY_FUZZ_CHECK_H
 

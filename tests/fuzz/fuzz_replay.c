@@ -164,7 +164,8 @@ static void make_seeds(void)
 	static const char ages[] = "A:a1:0\nA:a2:5\nA:a3:0\nA:a4:1\x1e"
 				   "\x1b" "a2\x1e" "A:a4:1\nA:a2:1\x1e"
 				   "\x1c\xff\x05\x00\x1e" "A:a5:1\x1e\x1f\x1e"
-				   "\x1b\x1e" "A:a6:2\nA:a.very.long.age.gauge.name.for.the.arena:3";
+				   "\x1b\x1e"
+				   "A:a6:2\nA:a.very.long.age.gauge.name.for.the.arena:3";
 	seed_put(seed_new("age-gauges", ages_header), ages, sizeof(ages) - 1);
 
 	/* Many long age gauge ids, most of them forgotten one by one (and one
@@ -175,7 +176,8 @@ static void make_seeds(void)
 		seed_put(many, name, strlen(name));
 	}
 	for (int i = 0; i <= 100; i++) {
-		snprintf(name, sizeof(name), "\x1e\x1b" "age.gauge.with.a.long.name.%03d", i * 3 % 151);
+		snprintf(name, sizeof(name), "\x1e\x1b" "age.gauge.with.a.long.name.%03d",
+			 i * 3 % 151);
 		seed_put(many, name, strlen(name));
 	}
 }
@@ -187,7 +189,10 @@ static int write_seeds(const char *dir)
 	for (size_t i = 0; i < nseeds; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, seeds[i].name);
 		FILE *f = fopen(path, "wb");
-		if (!f || fwrite(seeds[i].data, 1, seeds[i].len, f) != seeds[i].len || fclose(f) != 0) {
+		bool ok = f && fwrite(seeds[i].data, 1, seeds[i].len, f) == seeds[i].len;
+		if (f && fclose(f) != 0)
+			ok = false;
+		if (!ok) {
 			fprintf(stderr, "fuzz_replay: %s: %s\n", path, strerror(errno));
 			return 1;
 		}
@@ -269,7 +274,8 @@ int main(int argc, char **argv)
 		size_t files = 0;
 		for (int i = 1; i < argc; i++)
 			files += run_path(argv[i]);
-		printf("fuzz_replay: %zu seeds and %zu inputs: every invariant holds\n", nseeds, files);
+		printf("fuzz_replay: %zu seeds and %zu inputs: every invariant holds\n", nseeds,
+		       files);
 	}
 	for (size_t i = 0; i < nseeds; i++)
 		free(seeds[i].data);
