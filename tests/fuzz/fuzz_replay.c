@@ -168,6 +168,47 @@ static void make_seeds(void)
 				   "A:a6:2\nA:a.very.long.age.gauge.name.for.the.arena:3";
 	seed_put(seed_new("age-gauges", ages_header), ages, sizeof(ages) - 1);
 
+	/* Full 512-byte datagrams: a window the upstream takes one datagram of,
+	 * folded into the next one, whose series limit a reload lowers so that
+	 * part of the fold is dropped; then more new series than the limit. */
+	static const uint8_t packed_header[FUZZ_HEADER] = { 0x00, 0x00, 0xff, 0xff, 0xff };
+	size_t packed = seed_new("packed-windows", packed_header);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "c:pk.%03d:1\nm:pk.%03d:-5\nt:pk.%03d:0.%03d\n", i, i,
+			 i, i);
+		seed_put(packed, name, strlen(name));
+	}
+	static const char take1[] = "\x1e\x1f\x01\x1e";
+	seed_put(packed, take1, sizeof(take1) - 1);
+	for (int i = 50; i < 150; i++) {
+		snprintf(name, sizeof(name), "c:pk.%03d:2\nm:pk.%03d:-7\ng,60:pk.%03d:1\n", i, i,
+			 i);
+		seed_put(packed, name, strlen(name));
+	}
+	static const char lower[] = "\x1e\x1c\x7f\x1e\x1f\x02\x1e\x1f\x1e";
+	seed_put(packed, lower, sizeof(lower) - 1);
+	for (int i = 0; i < 140; i++) {
+		snprintf(name, sizeof(name), "c:over.%03d:1\n", i);
+		seed_put(packed, name, strlen(name));
+	}
+
+	/* Ids near the 512-byte limit: too long for a counter, whose merged
+	 * line may grow, but not for a timer. And forty tags, out of order
+	 * and duplicated, which the parser sorts with qsort. */
+	size_t edges = seed_new("long-ids-many-tags", fuzz_header_tight);
+	for (int type = 0; type < 2; type++) {
+		seed_put(edges, type ? "t:" : "c:", 2);
+		for (int i = 0; i < 47; i++)
+			seed_put(edges, "long.name.", 10);
+		seed_put(edges, ":1\n", 3);
+	}
+	seed_put(edges, "c:tags", 6);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), ",k%02d=v%d", (i * 7) % 37, i);
+		seed_put(edges, name, strlen(name));
+	}
+	seed_put(edges, ":1", 2);
+
 	/* Many long age gauge ids, most of them forgotten one by one (and one
 	 * that was never there): the set reclaims their key bytes. */
 	size_t many = seed_new("age-gauges-forget", fuzz_header_roomy);
