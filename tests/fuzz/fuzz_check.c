@@ -566,7 +566,7 @@ struct run {
 	size_t cursor; /* of closed: entries before it were delivered */
 	struct agg_ages ages;
 	struct model mod[2], *mopen, *mclosed;
-	struct model mages; /* every age gauge id forwarded so far */
+	struct model mages; /* the age-gauge set: ids forwarded, minus those forgotten */
 
 	char *arena; /* copies of accepted ids; lives for the run */
 	size_t arena_len, arena_cap;
