@@ -1,13 +1,15 @@
 # A thin layer over CMake. `make test` is what CI runs.
 BUILD     ?= build
 SAN_BUILD ?= build-san
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS      ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE     ?= cmake
 CTEST     ?= ctest
 CPACK     ?= cpack
 
-.PHONY: all deps build run test test-plain test-san bench bench-e2e install deb clean
+.PHONY: all deps build run test test-plain test-san fuzz bench bench-e2e install deb clean
 
 all: build
 
@@ -37,6 +39,26 @@ test-san: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(CTEST) --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
 
+# The libFuzzer target of tests/fuzz/ for FUZZ_SECONDS, with clang, in its own
+# build directory. It starts from seeds made from the vectors, the kept
+# regressions and what earlier runs found ($(FUZZ_BUILD)/corpus). A crash
+# fails the target and leaves its input in $(FUZZ_BUILD)/artifacts/: replay it
+# with $(BUILD)/tests/fuzz/fuzz_replay FILE, fix it, and keep it in
+# tests/fuzz/regressions/.
+FUZZ_DEPS := clang libclang-rt-14-dev
+
+fuzz:
+	@.ci/install-deps $(FUZZ_DEPS)
+	@CC=clang $(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_FUZZ=ON >/dev/null
+	@$(CMAKE) --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_core fuzz_replay -- --no-print-directory
+	@rm -rf $(FUZZ_BUILD)/seeds && mkdir -p $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
+	@RELAY_VECTORS=$(CURDIR)/tests/data/protocol-vectors.tsv \
+		$(FUZZ_BUILD)/tests/fuzz/fuzz_replay --write-seeds $(FUZZ_BUILD)/seeds
+	$(FUZZ_BUILD)/tests/fuzz/fuzz_core -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
+		-print_final_stats=1 -dict=tests/fuzz/fuzz_core.dict \
+		-artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
+		$(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds tests/fuzz/regressions
+
 # The core micro-benchmark. `build` also builds the end-to-end tools,
 # bench/blast and bench/sink (see bench/README.md).
 bench: build
@@ -60,4 +82,4 @@ bench-e2e: build
 	python3 bench/e2e.py --build $(BUILD) $(BENCH_E2E_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -113,6 +113,23 @@ uint64_t agg_key_hash(const struct sample *s)
 	return keytab_hash((uint8_t)meter_symbol[s->type], s->id, s->id_len);
 }
 
+/* An age gauge id goes through the set: known ids pass, new ones take a
+ * slot while there is one. Returns whether it may be forwarded, and sets
+ * *added when it took a slot. */
+static bool admit_age(struct agg_ages *ages, uint64_t h, const struct sample *s, bool *added)
+{
+	struct keytab_entry *ae;
+
+	*added = false;
+	if (keytab_find(&ages->kt, h, 'A', s->id, s->id_len))
+		return true;
+	if (ages->kt.count >= ages->limit ||
+	    keytab_insert(&ages->kt, h, 'A', s->id, s->id_len, &ae) != 0)
+		return false;
+	*added = true;
+	return true;
+}
+
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 				    const struct sample *s, double now)
 {
@@ -129,15 +146,10 @@ enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 			if (r != REJECT_NONE)
 				return r;
 		}
-		if (s->type == METER_AGE && !keytab_find(&ages->kt, h, kind, s->id, s->id_len)) {
-			struct keytab_entry *ae;
-			if (ages->kt.count >= ages->limit ||
-			    keytab_insert(&ages->kt, h, kind, s->id, s->id_len, &ae) != 0) {
-				if (t->lim.max_per_name)
-					refund_name(t, s);
-				return REJECT_AGE_GAUGE_LIMIT;
-			}
-			new_age = true;
+		if (s->type == METER_AGE && !admit_age(ages, h, s, &new_age)) {
+			if (t->lim.max_per_name)
+				refund_name(t, s);
+			return REJECT_AGE_GAUGE_LIMIT;
 		}
 		if (keytab_insert(&t->kt, h, kind, s->id, s->id_len, &e) != 0) {
 			if (new_age)
@@ -147,6 +159,10 @@ enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
 			return REJECT_SERIES_LIMIT;
 		}
 		start(s->type, keytab_val(e));
+	} else if (s->type == METER_AGE && !admit_age(ages, h, s, &new_age)) {
+		/* Forgotten (forget-age-gauge) while in this window: it must
+		 * take a slot again before it is forwarded again. */
+		return REJECT_AGE_GAUGE_LIMIT;
 	}
 	merge(s->type, keytab_val(e), s, now);
 	return REJECT_NONE;

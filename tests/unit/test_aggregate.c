@@ -209,6 +209,13 @@ START_TEST(age_gauge_limit_outlives_windows)
 	agg_ages_forget_all(&ages);
 	ck_assert_uint_eq(agg_ages_count(&ages), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:d:1", 0), REJECT_NONE);
+	/* An id forgotten while its window is open takes a slot again. */
+	ck_assert_int_eq(rec(&t, &ages, "A:e:1", 0), REJECT_NONE);
+	agg_ages_forget_all(&ages);
+	ck_assert_int_eq(rec(&t, &ages, "A:f:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:g:1", 0), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:e:2", 0), REJECT_AGE_GAUGE_LIMIT);
+	ck_assert(!agg_ages_contains(&ages, "e", 1));
 	agg_table_deinit(&t);
 	agg_ages_deinit(&ages);
 }
