@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from relaytest import RelayTestCase, free_udp_port, parse_line, wait_until
+from relaytest import SLOW, RelayTestCase, free_udp_port, parse_line, wait_until
 
 
 class Sender(threading.Thread):
@@ -84,10 +84,20 @@ class UpstreamFaultTest(RelayTestCase):
         wait_until(lambda: first.count() > 50, message="traffic before the outage")
         first.close()                       # SpectatorD goes away: socket gone
         wait_until(lambda: "event=upstream_down" in relay.log(), message="upstream down")
+        stats = relay.admin("stats")["upstream"]
+        self.assertEqual((stats["state"], stats["up"]), ("down", False))
+        self.assertEqual(stats["last_error"], "No such file or directory")
+        self.assertEqual(stats["outages"], 1)
         time.sleep(0.5)                     # several windows pass without an upstream
         second = self.fake("unix")          # and comes back at the same path
         self.assertEqual(second.path, path)
+        back = time.monotonic()
+        wait_until(lambda: second.count() > 0, message="delivery after the outage")
+        # Recovery by itself, within a window (100 ms) and some slack.
+        self.assertLess(time.monotonic() - back, 0.1 + 0.4 * SLOW)
         wait_until(lambda: second.count() > 50, message="traffic after the outage")
+        stats = relay.admin("stats")["upstream"]
+        self.assertEqual((stats["state"], stats["last_error"]), ("up", ""))
         sender.finish()
         self.assertExit0(relay)
         self.assertEqual(counter_sums(first, second), sender.sent)
@@ -111,6 +121,10 @@ class UpstreamFaultTest(RelayTestCase):
         sender = Sender(relay)
         sender.start()
         wait_until(lambda: sender.timers > 1000, message="load while the upstream is full")
+        stats = relay.admin("stats")["upstream"]
+        self.assertEqual(stats["state"], "blocked")
+        self.assertEqual(stats["last_error"], "Resource temporarily unavailable")
+        self.assertGreater(stats["pending_bytes"], 0)
         up.resume()
         wait_until(lambda: up.count() > 0, message="delivery after resume")
         sender.finish()
@@ -135,6 +149,7 @@ class UpstreamFaultTest(RelayTestCase):
         sender = Sender(relay, transport="unix")
         sender.start()
         wait_until(lambda: "event=upstream_down" in relay.log(), message="ICMP refusal noticed")
+        self.assertEqual(relay.admin("stats")["upstream"]["last_error"], "Connection refused")
         time.sleep(0.3)                     # a few windows of refusals
         back = self.fake("udp", port=port)  # SpectatorD binds the port again
         wait_until(lambda: back.count() > 50, message="delivery after the port opened")
@@ -156,6 +171,14 @@ class UpstreamFaultTest(RelayTestCase):
             relay.send_unix("\n".join("t:pt.lat:%d" % i for i in range(start, start + 40)))
         relay.send_unix("c:pt.ctr:%d" % n)
         wait_until(lambda: "event=upstream_down" in relay.log(), message="upstream down")
+        stats = relay.admin("stats")
+        self.assertEqual(stats["upstream"]["state"], "down")
+        self.assertLessEqual(stats["upstream"]["pending_bytes"], 64 * 1024)
+        self.assertGreater(stats["dropped"]["upstream"], 0)
+        with open("/proc/%d/status" % relay.proc.pid) as f:
+            rss_kb = int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
+        if SLOW == 1:
+            self.assertLess(rss_kb, 64 * 1024)  # memory stays bounded meanwhile
         up = self.fake("unix")
         wait_until(lambda: any(l.startswith("c:") for l in up.snapshot()), message="counter")
         self.assertExit0(relay)
