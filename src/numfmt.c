@@ -58,6 +58,39 @@ size_t numfmt_double(char *dst, double v)
 		return numfmt_i64(dst, (int64_t)v);
 	}
 
+	/* Values with a few decimals (0.25, 1234.5, 0.042) are an integer
+	 * over a power of ten; if that division gives back exactly v, those
+	 * digits read back to v too (strtod rounds the same quotient). */
+	static const double p10[] = { 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+	double a = fabs(v);
+	for (int k = 0; k < 9 && a * p10[k] < 9007199254740992.0; k++) {
+		double m = a * p10[k];
+		if (m != trunc(m) || m / p10[k] != a)
+			continue;
+		char digits[24];
+		uint64_t n = (uint64_t)m;
+		size_t nd = numfmt_u64(digits, n), w = 0;
+		int frac = k + 1;
+		if (v < 0)
+			dst[w++] = '-';
+		if ((int)nd <= frac) { /* 0.0ddd */
+			dst[w++] = '0';
+			dst[w++] = '.';
+			for (int z = 0; z < frac - (int)nd; z++)
+				dst[w++] = '0';
+			memcpy(dst + w, digits, nd);
+			w += nd;
+		} else {
+			memcpy(dst + w, digits, nd - (size_t)frac);
+			w += nd - (size_t)frac;
+			dst[w++] = '.';
+			memcpy(dst + w, digits + nd - frac, (size_t)frac);
+			w += (size_t)frac;
+		}
+		dst[w] = '\0';
+		return w;
+	}
+
 	/* 15 significant digits are enough for most values a client prints;
 	 * 17 always round-trip. Try the short form first and keep it only if it
 	 * reads back to the same bits. */

@@ -37,6 +37,8 @@ START_TEST(doubles_roundtrip)
 		if (isfinite(v))
 			roundtrip(v);
 		roundtrip((double)(x % 100000000) / 1000.0);
+		roundtrip((double)(x % 1000000007) / 1e6);
+		roundtrip(-(double)(x % 100003) / 100.0);
 	}
 }
 END_TEST
@@ -55,6 +57,14 @@ START_TEST(doubles_are_short)
 	ck_assert_str_eq(buf, "0.30000000000000004");
 	numfmt_double(buf, 1e21);
 	ck_assert_str_eq(buf, "1e+21");
+	numfmt_double(buf, 0.25);
+	ck_assert_str_eq(buf, "0.25");
+	numfmt_double(buf, -1234.5);
+	ck_assert_str_eq(buf, "-1234.5");
+	numfmt_double(buf, 0.042);
+	ck_assert_str_eq(buf, "0.042");
+	numfmt_double(buf, 1e-9);
+	ck_assert_str_eq(buf, "0.000000001");
 	numfmt_double(buf, NAN);
 	ck_assert_str_eq(buf, "nan");
 	numfmt_double(buf, -INFINITY);
