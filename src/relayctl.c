@@ -30,7 +30,8 @@ static const char usage[] =
 	"\n"
 	"  -s, --socket PATH   the admin socket (default: [admin] socket of the\n"
 	"                      configuration, else /run/spectator-relay/admin.sock)\n"
-	"  -c, --config FILE   read the admin socket path from FILE\n"
+	"  -c, --config FILE   read the admin socket path from FILE (default:\n"
+	"                      " CONFIG_DEFAULT_PATH ", if it exists)\n"
 	"  -j, --json          print the relay's JSON reply as it is\n"
 	"  -h, --help          print this help\n"
 	"\n"
@@ -295,6 +296,13 @@ int main(int argc, char **argv)
 	if (config_path && config_load(&cfg, config_path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "spectator-relayctl: %s\n", err);
 		return 2;
+	}
+	/* Like the relay, read the default file when there is one; a broken
+	 * one must not keep an operator from a running relay. */
+	if (!config_path && !socket_path && access(CONFIG_DEFAULT_PATH, F_OK) == 0 &&
+	    config_load(&cfg, CONFIG_DEFAULT_PATH, err, sizeof(err)) != 0) {
+		fprintf(stderr, "spectator-relayctl: %s; trying the default admin socket\n", err);
+		config_defaults(&cfg);
 	}
 	if (!socket_path)
 		socket_path = cfg.admin_socket;
