@@ -3,13 +3,15 @@ binary."""
 
 import grp
 import os
+import signal
 import socket
 import stat
 import subprocess
 import time
 import unittest
 
-from relaytest import RELAYCTL_BIN, RelayTestCase, parse_line, wait_until
+from relaytest import RELAYCTL_BIN, RelayTestCase, free_udp_port, parse_line, wait_until
+from test_docs import stopped
 
 
 def ctl(relay, *args, user=None, extra_groups=None):
@@ -201,6 +203,36 @@ class AdminTest(RelayTestCase):
         out = ctl(relay, "flush", user=nobody, extra_groups=[group.gr_gid])  # in [admin] group
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(ctl(relay, "flush").returncode, 0)  # root
+        self.assertExit0(relay)
+
+
+class KernelDropsTest(RelayTestCase):
+
+    def test_kernel_drops_are_counted_on_ipv4_and_ipv6(self):
+        """SpectatorD's own drop counter misses IPv6 sockets; the relay's does
+        not. The relay is stopped while its small buffers overflow."""
+        port6 = free_udp_port(socket.AF_INET6)
+        relay = self.relay(self.fake("unix"),
+                           listen="udp://127.0.0.1:%d udp://[::1]:%d" % (free_udp_port(), port6),
+                           config={"sockets": {"receive_buffer": "4KiB"}})
+        relay.udp_port = int(relay.admin("config")["relay"]["listen"][0].rsplit(":", 1)[1])
+        relay.signal(signal.SIGSTOP)
+        wait_until(lambda: stopped(relay.proc.pid), message="the relay to stop")
+        for _ in range(2000):
+            relay.send_udp("c:flood:1")
+            relay.send_udp("c:flood:1", family=socket.AF_INET6, port=port6)
+        relay.signal(signal.SIGCONT)
+
+        def drops():
+            per = {l["url"].split(":")[1]: l["kernel_drops"]
+                   for l in relay.admin("stats")["listeners"]}
+            return per if all(per.values()) else None
+        per = wait_until(drops, message="drops on both sockets")  # refreshed every second
+        self.assertEqual(len(per), 2)
+        stats = relay.admin("stats")
+        received = {l["url"].split(":")[1]: l["datagrams"] for l in stats["listeners"]}
+        for family in per:
+            self.assertEqual(received[family] + per[family], 2000, family)
         self.assertExit0(relay)
 
 
