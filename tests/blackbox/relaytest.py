@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +27,33 @@ RELAYCTL_BIN = os.environ.get("RELAYCTL_BIN", os.path.join(os.path.dirname(RELAY
                                                            "spectator-relayctl"))
 # Sanitizer builds are slower; tests scale their deadlines by this factor.
 SLOW = float(os.environ.get("RELAY_TEST_SLOW", "1"))
+
+
+# A wrapper command that plays systemd's socket activation: run as
+#     [sys.executable, "-c", ACTIVATE, "FD,FD,...", "NAME:NAME:...", COMMAND...]
+# it moves the descriptors to 3, 4, ..., sets LISTEN_FDS, LISTEN_FDNAMES and
+# LISTEN_PID (the pid of the process it execs into: its own, hence the exec).
+ACTIVATE = r"""
+import fcntl, os, sys
+fds = [int(x) for x in sys.argv[1].split(",")]
+# Copies above every source and target first, so that no dup2 below
+# overwrites a descriptor that is still to be moved.
+base = max(fds) + len(fds) + 3
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD, base) for fd in fds]
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i, inheritable=True)
+for fd in high + [fd for fd in fds if fd >= 3 + len(fds)]:
+    os.close(fd)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(len(fds)),
+                  LISTEN_FDNAMES=sys.argv[2])
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+def activate_wrapper(fds, names=None):
+    """The wrapper for Relay.start(wrapper=...): fds become LISTEN_FDS."""
+    names = names or ["relay"] * len(fds)
+    return [sys.executable, "-c", ACTIVATE, ",".join(map(str, fds)), ":".join(names)]
 
 
 def wait_until(predicate, timeout=10.0, interval=0.01, message="condition"):

@@ -11,24 +11,7 @@ import threading
 import time
 import unittest
 
-from relaytest import SLOW, Relay, RelayTestCase, free_udp_port, wait_until
-
-# Becomes the relay with the descriptors in argv[1] moved to 3, 4, ... and
-# LISTEN_PID set to its own pid, as systemd does.
-ACTIVATE = r"""
-import fcntl, os, sys
-fds = [int(x) for x in sys.argv[1].split(",")]
-base = max(fds) + len(fds) + 3
-high = [fcntl.fcntl(fd, fcntl.F_DUPFD, base) for fd in fds]
-for i, fd in enumerate(high):
-    os.dup2(fd, 3 + i, inheritable=True)
-for fd in high:
-    os.close(fd)
-os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(len(fds)),
-                  LISTEN_FDNAMES=":".join(["relay"] * len(fds)))
-os.execv(sys.argv[2], sys.argv[2:])
-"""
-
+from relaytest import SLOW, Relay, RelayTestCase, activate_wrapper, free_udp_port, wait_until
 
 class Notify:
     """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
@@ -177,8 +160,7 @@ def restart_run(test, activated, restarts=3, rate=10000):
         test._owned.append(r.kill)
         if activated:
             fds = [s.fileno() for s in socks]
-            r.start(pass_fds=fds,
-                    wrapper=[sys.executable, "-c", ACTIVATE, ",".join(map(str, fds))])
+            r.start(pass_fds=fds, wrapper=activate_wrapper(fds))
             test.assertEqual(r.log().count("source=systemd"), 2)
         else:
             r.start()

@@ -23,28 +23,9 @@ import unittest
 from opsutil import RELAY_BIN, SOURCE_DIR, Unit
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "blackbox"))
-from relaytest import RelayTestCase, SLOW, free_udp_port, wait_until  # noqa: E402
+from relaytest import ACTIVATE, RelayTestCase, SLOW, free_udp_port, wait_until  # noqa: E402
 
 SOCKET_UNIT = os.path.join(SOURCE_DIR, "systemd", "spectator-relay.socket")
-
-# Moves the descriptors named in argv[1] to 3, 4, ..., sets the variables
-# systemd sets (LISTEN_PID must be the relay's own pid, hence the exec from
-# here), and becomes the relay.
-ACTIVATE = r"""
-import fcntl, os, sys
-fds = [int(x) for x in sys.argv[1].split(",")]
-# Copies above every source and target first, so that no dup2 below
-# overwrites a descriptor that is still to be moved.
-base = max(fds) + len(fds) + 3
-high = [fcntl.fcntl(fd, fcntl.F_DUPFD, base) for fd in fds]
-for i, fd in enumerate(high):
-    os.dup2(fd, 3 + i, inheritable=True)
-for fd in high + [fd for fd in fds if fd >= 3 + len(fds)]:
-    os.close(fd)
-os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(len(fds)),
-                  LISTEN_FDNAMES=sys.argv[2])
-os.execv(sys.argv[3], sys.argv[3:])
-"""
 
 
 class Activated:
