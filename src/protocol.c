@@ -721,16 +721,29 @@ enum reject_reason proto_parse_line(struct proto_parser *ps, const char *line, s
 		build_id(ps, line, clean, name, name_len, ntags, out);
 	}
 
-	/* Only long ids can overflow a datagram, and the exact length costs a
-	 * number format, so test the bound first. Merged c, g and A lines can
-	 * carry text no single line had (a sum, another line's TTL, the receive
-	 * time): for them the bound is the length. */
-	if (out->id_len + ENCODE_LINE_OVERHEAD + 1 > ps->max_line) {
-		bool merged_text = out->type == METER_COUNTER || out->type == METER_GAUGE ||
-				   out->type == METER_AGE;
-		size_t need = merged_text ? out->id_len + ENCODE_LINE_OVERHEAD : encode_sample_len(out);
-		if (need + 1 > ps->max_line)
-			return REJECT_TOO_LONG;
+	/* The line as it will be forwarded, '\n' included, must fit a datagram.
+	 * Pass-through lines keep their number text, however long. A merged
+	 * line can carry text no single line had: a counter's sum or an age
+	 * gauge's receive time (any 24-character number), a gauge's TTL from
+	 * another line (any extra). For the rest the line is its own bound;
+	 * formatting its number is left to long ids, which are rare. */
+	size_t need;
+	switch (out->type) {
+	case METER_COUNTER:
+	case METER_AGE:
+		need = 1 + 1 + out->id_len + 1 + ENCODE_MAX_VALUE;
+		break;
+	case METER_GAUGE:
+		need = out->id_len + ENCODE_LINE_OVERHEAD;
+		break;
+	default:
+		need = meter_is_passthrough(out->type) || out->id_len + ENCODE_LINE_OVERHEAD + 1 >
+								   ps->max_line
+			       ? encode_sample_len(out)
+			       : 0;
+		break;
 	}
+	if (need + 1 > ps->max_line)
+		return REJECT_TOO_LONG;
 	return REJECT_NONE;
 }

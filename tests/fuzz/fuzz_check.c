@@ -392,8 +392,14 @@ static void check_too_long(const char *line, size_t len, size_t cap)
 
 	CHECK(rr == REJECT_NONE, "too-long, but %s without the length limit",
 	      reject_reason_name[rr]);
-	bool merged_text = s.type == METER_COUNTER || s.type == METER_GAUGE || s.type == METER_AGE;
-	size_t n = merged_text ? s.id_len + ENCODE_LINE_OVERHEAD : encode_sample_len(&s);
+	/* The longest line it could become: a counter's sum or an age gauge's
+	 * receive time (any number, no extra), a gauge with another line's TTL
+	 * (any number and extra); the others are forwarded as they are. */
+	size_t n = encode_sample_len(&s);
+	if (s.type == METER_COUNTER || s.type == METER_AGE)
+		n = 1 + 1 + s.id_len + 1 + ENCODE_MAX_VALUE;
+	else if (s.type == METER_GAUGE)
+		n = s.id_len + ENCODE_LINE_OVERHEAD;
 	CHECK(n + 1 > cap, "too-long for a %zu-byte datagram, but its line takes %zu", cap, n + 1);
 }
 

@@ -368,14 +368,30 @@ START_TEST(too_long_is_exact_at_the_limit)
 	memset(line + 2, 'a', 96);
 	memcpy(line + 98, ":1", 2);
 	ck_assert_int_eq(proto_parse_line(&ps, line, 100, &s), REJECT_TOO_LONG);
-	/* A counter's sum may need up to 24 characters: the bound applies. */
+	/* A counter's sum may need 24 characters: "c:" + id + ":" + 24 + "\n"
+	 * = id + 28 bytes, and no extra. */
 	line[0] = 'c';
-	memset(line + 2, 'a', 60);
-	memcpy(line + 62, ":1", 3);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 64, &s), REJECT_TOO_LONG);
-	memset(line + 2, 'a', 40);
-	memcpy(line + 42, ":1", 3);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 44, &s), REJECT_NONE);
+	memset(line + 2, 'a', 72);
+	memcpy(line + 74, ":1", 3);
+	ck_assert_int_eq(proto_parse_line(&ps, line, 76, &s), REJECT_NONE);
+	memset(line + 2, 'a', 73);
+	memcpy(line + 75, ":1", 3);
+	ck_assert_int_eq(proto_parse_line(&ps, line, 77, &s), REJECT_TOO_LONG);
+	/* A gauge may carry a TTL from another line: ",<int64>" more, so
+	 * id + 48 bytes. */
+	line[0] = 'g';
+	memset(line + 2, 'a', 52);
+	memcpy(line + 54, ":1", 3);
+	ck_assert_int_eq(proto_parse_line(&ps, line, 56, &s), REJECT_NONE);
+	memset(line + 2, 'a', 53);
+	memcpy(line + 55, ":1", 3);
+	ck_assert_int_eq(proto_parse_line(&ps, line, 57, &s), REJECT_TOO_LONG);
+	/* A timer keeps its number text: a short id with a long number. */
+	char t[200];
+	int n = snprintf(t, sizeof(t), "t:n:0.%0120d", 1);
+	ck_assert_int_eq(proto_parse_line(&ps, t, (size_t)n, &s), REJECT_TOO_LONG);
+	n = snprintf(t, sizeof(t), "t:n:0.%090d", 1); /* 96 bytes + '\n' */
+	ck_assert_int_eq(proto_parse_line(&ps, t, (size_t)n, &s), REJECT_NONE);
 	proto_parser_set_max_line(&ps, 61440);
 }
 END_TEST
