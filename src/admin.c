@@ -615,13 +615,15 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	r = uv_pipe_bind(&a->server, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&a->server, 16, connection_cb);
-	if (r != 0) {
+	if (r != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
+	else
+		r = sock_chmod(path, (unsigned)d->cfg.admin_mode, d->cfg.admin_group, err, errlen);
+	if (r != 0) {
+		/* The handle is open: close it, so that the loop can end. */
+		admin_close(a, NULL);
 		return r;
 	}
-	r = sock_chmod(path, (unsigned)d->cfg.admin_mode, d->cfg.admin_group, err, errlen);
-	if (r != 0)
-		return r;
 	log_info("event=admin socket=%s mode=%04llo", path, (unsigned long long)d->cfg.admin_mode);
 	return 0;
 }

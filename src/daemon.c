@@ -136,11 +136,9 @@ static int open_listener(struct daemon *d, const struct config *cfg, const struc
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	r = listener_start(l, &d->loop, u, fd, adopted, &d->ingest);
+	r = listener_start(l, &d->loop, u, fd, adopted, &d->ingest, listener_closed_cb);
 	if (r != 0) {
 		snprintf(err, errlen, "cannot read %s: %s", u->text, uv_strerror(r));
-		free(l);
-		close(fd);
 		return r;
 	}
 	d->listeners[d->nlisteners++] = l;

@@ -235,48 +235,74 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
  * Life cycle
  * ------------------------------------------------------------------------ */
 
+static void close_cb(uv_handle_t *h);
+
 int listener_start(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
-		   struct ingest *in)
+		   struct ingest *in, void (*closed_cb)(struct listener *l))
 {
-	int r;
+	int r, off = 0;
 
 	memset(l, 0, sizeof(*l));
 	l->url = *u;
 	l->fd = fd;
 	l->adopted = adopted;
 	l->in = in;
+	l->closed_cb = closed_cb;
 	l->inode = sock_inode(fd);
-	if (alloc_batch(l) != 0)
-		goto nomem;
-	if (u->kind == URL_UDP) {
+	if (alloc_batch(l) != 0) {
+		r = -ENOMEM;
+		goto fail_unwrapped;
+	}
+	if (u->kind == URL_UNIX) {
+		r = uv_poll_init(loop, &l->h.poll, fd);
+		if (r != 0)
+			goto fail_unwrapped;
+		l->h.poll.data = l;
+		r = uv_poll_start(&l->h.poll, UV_READABLE, poll_cb);
+		if (r != 0)
+			goto fail_wrapped;
+	} else {
 		/* libuv's recvmmsg mode wants its own, larger slots. */
 		free(l->buf);
 		l->buf = malloc((size_t)UV_SLOTS * UV_SLOT);
-		if (!l->buf)
-			goto nomem;
+		if (!l->buf) {
+			r = -ENOMEM;
+			goto fail_unwrapped;
+		}
 		r = uv_udp_init_ex(loop, &l->h.udp, AF_UNSPEC | UV_UDP_RECVMMSG);
-		if (r == 0 && (r = uv_udp_open(&l->h.udp, fd)) != 0)
-			uv_close((uv_handle_t *)&l->h.udp, NULL);
 		if (r != 0)
-			goto fail;
+			goto fail_unwrapped;
 		l->h.udp.data = l;
+		r = uv_udp_open(&l->h.udp, fd);
+		if (r != 0) {
+			/* The handle is not the descriptor's owner yet. */
+			uv_close((uv_handle_t *)&l->h.udp, close_cb);
+			l->fd = -1;
+			close(fd);
+			return r;
+		}
+		/* uv_udp_open() turns SO_REUSEADDR on, which would let any local
+		 * process bind the same address and take the clients' datagrams;
+		 * the socket is bound already and needs it no more. */
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &off, sizeof(off)) != 0) {
+			r = -errno;
+			goto fail_wrapped;
+		}
 		r = uv_udp_recv_start(&l->h.udp, udp_alloc_cb, udp_recv_cb);
-	} else {
-		r = uv_poll_init(loop, &l->h.poll, fd);
 		if (r != 0)
-			goto fail;
-		l->h.poll.data = l;
-		r = uv_poll_start(&l->h.poll, UV_READABLE, poll_cb);
+			goto fail_wrapped;
 	}
-	if (r != 0)
-		goto fail;
 	l->reading = true;
 	listener_refresh(l);
 	return 0;
-nomem:
-	r = -ENOMEM;
-fail:
+
+fail_wrapped:
+	listener_close(l, closed_cb);
+	return r;
+fail_unwrapped:
 	free_batch(l);
+	close(fd);
+	closed_cb(l);
 	return r;
 }
 

@@ -71,9 +71,12 @@ struct listener {
 	void (*closed_cb)(struct listener *l);
 };
 
-/* Wraps fd (taking ownership) and starts reading. Returns 0 or -errno. */
+/* Wraps fd and starts reading. Takes ownership of fd and of l: from now on
+ * the listener is ended by listener_close(), and closed_cb(l) is how its
+ * memory goes back. On failure (-errno) it has been ended already: closed_cb
+ * has run, or will run from the loop; the caller frees nothing. */
 int listener_start(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
-		   struct ingest *in);
+		   struct ingest *in, void (*closed_cb)(struct listener *l));
 
 /* Stops reading, then reads what the kernel already queued, up to max
  * datagrams. Returns the number read. */

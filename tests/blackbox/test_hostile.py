@@ -202,6 +202,22 @@ class SecurityTest(RelayTestCase):
         self.assertNotIn("listen_not_loopback", relay.log())
         self.assertExit0(relay)
 
+    def test_no_other_process_can_share_the_udp_ports(self):
+        """libuv turns SO_REUSEADDR on when it wraps a socket; the relay
+        turns it off, so that nobody can bind the port beside it and take
+        the clients' datagrams."""
+        port6 = free_udp_port(socket.AF_INET6)
+        relay = self.relay(self.fake("unix"), listen="udp://127.0.0.1:%d udp://[::1]:%d" % (
+            free_udp_port(), port6))
+        port4 = int(relay.admin("config")["relay"]["listen"][0].rsplit(":", 1)[1])
+        for family, host, port in ((socket.AF_INET, "127.0.0.1", port4),
+                                   (socket.AF_INET6, "::1", port6)):
+            with socket.socket(family, socket.SOCK_DGRAM) as thief:
+                thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                with self.assertRaises(OSError, msg="bound beside the relay on %s" % host):
+                    thief.bind((host, port))
+        self.assertExit0(relay)
+
     def test_unix_socket_mode_and_group(self):
         import grp
         group = grp.getgrnam("daemon")
