@@ -164,6 +164,13 @@ static void close_listener_at(struct daemon *d, size_t i, bool drain)
 
 	if (drain)
 		listener_drain(l, DRAIN_MAX);
+	listener_refresh(l);
+	struct listener_stats *r = &d->retired[l->url.kind == URL_UNIX];
+	r->datagrams += l->st.datagrams;
+	r->lines += l->st.lines;
+	r->bytes += l->st.bytes;
+	r->kernel_drops += l->st.kernel_drops;
+	r->read_errors += l->st.read_errors;
 	listener_close(l, listener_closed_cb);
 	d->listeners[i] = d->listeners[--d->nlisteners];
 	d->listeners[d->nlisteners] = NULL;

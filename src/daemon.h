@@ -40,6 +40,8 @@ struct daemon {
 	struct ingest ingest;
 	struct listener *listeners[CONFIG_MAX_LISTEN]; /* heap; freed in close callbacks */
 	size_t nlisteners;
+	struct listener_stats retired[2]; /* of closed listeners, by transport (udp, unix),
+					     so that totals never go back */
 	struct sd_fds sd_fds;
 	struct admin admin;             /* when [admin] socket is set */
 	struct senders senders;         /* who sends what, for the admin */

@@ -7,10 +7,16 @@
 
 #include "daemon.h"
 
+/* Totals by transport over every listener the relay has had: a reload that
+ * closes one must not make them go back. */
 static void totals(struct daemon *d, uint64_t lines[2], uint64_t dgrams[2], uint64_t *drops)
 {
-	lines[0] = lines[1] = dgrams[0] = dgrams[1] = 0;
 	*drops = 0;
+	for (int k = 0; k < 2; k++) {
+		lines[k] = d->retired[k].lines;
+		dgrams[k] = d->retired[k].datagrams;
+		*drops += d->retired[k].kernel_drops;
+	}
 	for (size_t i = 0; i < d->nlisteners; i++) {
 		const struct listener *l = d->listeners[i];
 		int k = l->url.kind == URL_UNIX;

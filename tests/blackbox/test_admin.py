@@ -304,6 +304,28 @@ class SelfMetricsTest(RelayTestCase):
         self.assertGreater(fwd, 0)
         self.assertExit0(relay)
 
+    def test_totals_survive_a_listener_closed_by_reload(self):
+        up = self.fake("unix")
+        second = os.path.join(self.tmp, "second.unix")
+        relay = self.relay(up, config={"self_metrics": {"enabled": "true"}},
+                           listen="unix://%s unix://%s" % (os.path.join(self.tmp, "relay.unix"),
+                                                          second))
+        key = "spectatorRelay.linesReceived,transport=unix"
+        relay.send_unix("c:a:1\nc:a:1")
+        relay.send_unix("c:b:1", path=second)
+        wait_until(lambda: up.sums("c").get(key) == 3.0, 20, message="the first report")
+        with open(relay.config_path) as f:
+            text = f.read()
+        with open(relay.config_path, "w") as f:
+            f.write(text.replace(" unix://" + second, ""))
+        self.assertTrue(relay.admin("reload")["ok"])
+        relay.send_unix("c:a:1")
+        wait_until(lambda: up.sums("c").get(key) == 4.0, 20, message="the next report")
+        relay.admin("flush")
+        self.assertExit0(relay)
+        self.assertEqual(up.sums("c")[key], 4.0)
+        self.assertTrue(all(v < 1e6 for v in up.sums("c").values()), up.sums("c"))
+
     def test_disabled(self):
         up = self.fake("unix")
         relay = self.relay(up)  # the harness disables them
