@@ -102,20 +102,26 @@ static void stats_extra(void *ctx, const char *group, char *buf, size_t cap, siz
 	struct daemon *d = ctx;
 	struct upstream *up = &d->upstream;
 
+	struct jbuf j;
+
+	/* Text that a person chose (a path, a message) is escaped. */
+	jbuf_init(&j);
 	if (strcmp(group, "upstream") == 0) {
+		jbuf_printf(&j, ", \"location\": ");
+		jbuf_cstring(&j, up->url.text);
+		jbuf_printf(&j, ", \"last_error\": ");
+		jbuf_cstring(&j, up->last_error ? strerror(-up->last_error) : "");
 		stats_put(buf, cap, n,
-			  ", \"location\": \"%s\", \"state\": \"%s\", \"up\": %s, \"pending_bytes\": %zu, "
-			  "\"pending_lines\": %zu, \"last_error\": \"%s\"",
-			  up->url.text, upstream_state_name(up->state),
-			  up->state == UPSTREAM_UP ? "true" : "false", up->queue.bytes, up->queue.lines,
-			  up->last_error ? strerror(-up->last_error) : "");
+			  ", \"state\": \"%s\", \"up\": %s, \"pending_bytes\": %zu, "
+			  "\"pending_lines\": %zu%s",
+			  upstream_state_name(up), upstream_is_up(up) ? "true" : "false",
+			  up->queue.bytes, up->queue.lines, j.buf ? j.buf : "");
 	} else if (strcmp(group, "reload") == 0) {
-		struct jbuf j;
-		jbuf_init(&j);
+		jbuf_printf(&j, ", \"last\": ");
 		jbuf_cstring(&j, d->last_reload);
-		stats_put(buf, cap, n, ", \"last\": %s", j.buf ? j.buf : "\"\"");
-		jbuf_free(&j);
+		stats_put(buf, cap, n, "%s", j.buf ? j.buf : "");
 	}
+	jbuf_free(&j);
 }
 
 static void cmd_stats(struct admin *a, const char *arg, struct jbuf *out)
@@ -177,7 +183,7 @@ static void cmd_flush(struct admin *a, const char *arg, struct jbuf *out)
 		    "\"upstream\": \"%s\"}",
 		    flushed ? "true" : "false", done ? "true" : "false",
 		    (unsigned long long)(d->stats.forwarded_lines - before),
-		    upstream_state_name(d->upstream.state));
+		    upstream_state_name(&d->upstream));
 }
 
 static void cmd_age_gauges(struct admin *a, const char *arg, struct jbuf *out)

@@ -198,7 +198,7 @@ static void window_closed(void *ctx)
 		 "STATUS=in %.0f lines/s, out %.0f lines/s, rejected %llu, upstream %s",
 		 (double)(in - d->last_status_in) / secs, (double)(out - d->last_status_out) / secs,
 		 (unsigned long long)stats_rejected_total(&d->stats),
-		 upstream_state_name(d->upstream.state));
+		 upstream_state_name(&d->upstream));
 	sd_notify_str(status);
 	d->last_status_ms = now;
 	d->last_status_in = in;
@@ -302,7 +302,7 @@ static void stop_timer_cb(uv_timer_t *h)
 	uv_timer_stop(h);
 	if (!delivered(d))
 		log_warn("event=shutdown_undelivered upstream=%s state=%s pending_lines=%zu",
-			 d->upstream.url.text, upstream_state_name(d->upstream.state),
+			 d->upstream.url.text, upstream_state_name(&d->upstream),
 			 d->upstream.queue.lines +
 				 agg_table_pending(d->window.closed, d->window.cursor) +
 				 agg_table_pending(d->window.open, 0));

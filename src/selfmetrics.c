@@ -104,7 +104,7 @@ void selfmetrics_emit(struct selfmetrics *m, struct daemon *d)
 	emit(d, "g,30:%s.seriesActive:%llu", pfx, (unsigned long long)now->windows_last_series);
 	emit(d, "g,30:%s.ageGauges:%zu", pfx, agg_ages_count(&d->window.ages));
 	emit(d, "g,30:%s.upstreamPendingBytes:%zu", pfx, d->upstream.queue.bytes);
-	emit(d, "g,30:%s.upstreamUp:%d", pfx, d->upstream.state == UPSTREAM_UP);
+	emit(d, "g,30:%s.upstreamUp:%d", pfx, upstream_is_up(&d->upstream));
 	emit(d, "m:%s.flushDuration:%.6f", pfx, (double)m->max_flush_us / 1e6);
 
 	m->prev = *now;

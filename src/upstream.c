@@ -12,9 +12,12 @@
 
 static void pump(struct upstream *up);
 
-const char *upstream_state_name(enum upstream_state s)
+const char *upstream_state_name(const struct upstream *up)
 {
-	switch (s) {
+	/* Retried after an outage but not yet proven back: still down. */
+	if (up->outage)
+		return "down";
+	switch (up->state) {
 	case UPSTREAM_UP:
 		return "up";
 	case UPSTREAM_BLOCKED:
@@ -135,6 +138,11 @@ static void delivered(struct upstream *up, size_t bytes, size_t lines)
 	up->stats->forwarded_datagrams++;
 	up->stats->forwarded_bytes += bytes;
 	up->stats->forwarded_lines += lines;
+	if (up->outage) {
+		up->outage = false;
+		log_info("event=upstream_up upstream=%s", up->url.text);
+	}
+	up->last_error = 0;
 }
 
 static void poll_close_cb(uv_handle_t *h)
@@ -201,7 +209,10 @@ static void failed(struct upstream *up, int r)
 		wait_writable(up);
 		return;
 	}
-	if (up->state != UPSTREAM_DOWN) {
+	/* One outage lasts until a datagram gets through again, however many
+	 * windows retry meanwhile. */
+	if (!up->outage) {
+		up->outage = true;
 		up->stats->upstream_outages++;
 		if (log_ratelimit_pass(&up->rl, uv_now(up->loop), &suppressed))
 			log_warn("event=upstream_down upstream=%s error=\"%s\" suppressed=%llu",
@@ -290,10 +301,6 @@ void upstream_kick(struct upstream *up)
 		up->state = UPSTREAM_UP;
 	}
 	pump(up);
-	if (up->state == UPSTREAM_UP && up->last_error != 0) {
-		log_info("event=upstream_up upstream=%s", up->url.text);
-		up->last_error = 0;
-	}
 }
 
 bool upstream_idle(const struct upstream *up)
@@ -328,6 +335,7 @@ int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_
 		up->out_fd = out_fd;
 		up->url = *url;
 		up->state = UPSTREAM_UP;
+		up->outage = false;
 		up->last_error = 0;
 	}
 	return 0;

@@ -62,6 +62,7 @@ struct upstream {
 	char *pull_buf;              /* owned: one datagram for the source */
 	size_t max_datagram;
 	enum upstream_state state;
+	bool outage;                 /* down since the last datagram that got through */
 	int last_error;              /* negative errno of the last failure, or 0 */
 	struct log_ratelimit rl;
 	int pending_closes;
@@ -90,7 +91,13 @@ bool upstream_idle(const struct upstream *up);
 int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_datagram,
 			 size_t max_pending_bytes, char *err, size_t errlen);
 
-const char *upstream_state_name(enum upstream_state s);
+/* "up", "blocked" or "down" (also while an outage is being retried). */
+const char *upstream_state_name(const struct upstream *up);
+
+static inline bool upstream_is_up(const struct upstream *up)
+{
+	return up->state == UPSTREAM_UP && !up->outage;
+}
 
 /* Closes every handle and frees the queue; cb runs when the last close
  * callback has fired. */

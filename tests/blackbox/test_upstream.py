@@ -98,6 +98,10 @@ class UpstreamFaultTest(RelayTestCase):
         wait_until(lambda: second.count() > 50, message="traffic after the outage")
         stats = relay.admin("stats")["upstream"]
         self.assertEqual((stats["state"], stats["last_error"]), ("up", ""))
+        # One outage, however many windows retried during it.
+        self.assertEqual(stats["outages"], 1)
+        self.assertEqual(relay.log().count("event=upstream_down"), 1)
+        self.assertEqual(relay.log().count("event=upstream_up"), 1)
         sender.finish()
         self.assertExit0(relay)
         self.assertEqual(counter_sums(first, second), sender.sent)
