@@ -281,12 +281,31 @@ static void sender_json(const struct sender_stats *e, struct jbuf *out)
 	jbuf_printf(out, ", \"first_seen\": %.3f, \"last_seen\": %.3f}", e->first_seen, e->last_seen);
 }
 
+/* The name of a unix sender's process, read once, when first asked for. */
+static void name_process(struct sender_stats *e)
+{
+	char path[64];
+	FILE *f;
+
+	if (!e->id.is_unix || !e->id.has_cred || e->comm[0])
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)e->id.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return; /* gone since: it stays a pid */
+	if (fgets(e->comm, sizeof(e->comm), f))
+		e->comm[strcspn(e->comm, "\n")] = '\0';
+	fclose(f);
+}
+
 static void cmd_senders(struct admin *a, const char *arg, struct jbuf *out)
 {
-	const struct senders *s = &a->d->senders;
+	struct senders *s = &a->d->senders;
 	size_t idx[SENDERS_MAX];
 
 	(void)arg;
+	for (size_t i = 0; i < s->n; i++)
+		name_process(&s->e[i]);
 	jbuf_printf(out, "{\"tracked\": %zu, \"max\": %d, \"evictions\": %llu, \"by_lines\": [", s->n,
 		    SENDERS_MAX, (unsigned long long)s->evictions);
 	size_t n = senders_sorted(s, false, idx);
@@ -424,6 +443,8 @@ static void conn_handle_closed(uv_handle_t *h)
 		a->closed_cb(a);
 }
 
+static void idle_cb(uv_timer_t *t);
+
 static void conn_close(struct conn *c)
 {
 	if (uv_is_closing((uv_handle_t *)&c->pipe))
@@ -450,7 +471,9 @@ static void answer(struct conn *c)
 {
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->pipe);
-	uv_timer_stop(&c->timer);
+	/* The same deadline for the reply: a client that stops reading it is
+	 * dropped too. */
+	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
 
 	while (c->len > 0 && (c->req[c->len - 1] == '\n' || c->req[c->len - 1] == '\r' ||
 			      c->req[c->len - 1] == ' '))
@@ -543,6 +566,12 @@ static void connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	c->privileged = peer_privileged(a, fd);
+	/* Past the limit, a client is accepted only to be closed at once: the
+	 * descriptors the relay needs (a reload's file, its sockets) stay its. */
+	if (a->open - 1 > ADMIN_MAX_CLIENTS) { /* the server is one of them */
+		conn_close(c);
+		return;
+	}
 	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
 	uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }

@@ -9,8 +9,9 @@
  * reload, forget-*) also need the peer to be root, the relay's own user, or
  * a member of [admin] group (SO_PEERCRED, SO_PEERGROUPS).
  *
- * A client that says nothing is dropped after ADMIN_IDLE_MS; nothing an
- * admin client does can block the loop. */
+ * A client that says nothing, or does not read its reply, is dropped after
+ * ADMIN_IDLE_MS, and at most ADMIN_MAX_CLIENTS are served at once; nothing
+ * an admin client does can block the loop. */
 #ifndef RELAY_ADMIN_H
 #define RELAY_ADMIN_H
 
@@ -20,8 +21,9 @@
 
 #include "json.h"
 
-#define ADMIN_IDLE_MS 5000
+#define ADMIN_IDLE_MS 5000      /* to send a request, and to read the reply */
 #define ADMIN_MAX_REQUEST 1024
+#define ADMIN_MAX_CLIENTS 32    /* connections open at once */
 
 struct daemon;
 struct conn;

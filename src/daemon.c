@@ -40,23 +40,13 @@ static double realtime_seconds(void)
  * Who sends what: the ingest observers
  * ------------------------------------------------------------------------ */
 
+/* The process name of a unix sender is read when `senders` asks, not here:
+ * with more senders than slots, new entries come with most datagrams. */
 static struct sender_stats *sender(struct daemon *d, const struct sender_id *from, double now)
 {
 	bool is_new;
-	struct sender_stats *e = senders_get(&d->senders, from, now, &is_new);
 
-	if (is_new && from->is_unix && from->has_cred) {
-		/* Once per new entry, not per datagram. */
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)from->pid);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			if (fgets(e->comm, sizeof(e->comm), f))
-				e->comm[strcspn(e->comm, "\n")] = '\0';
-			fclose(f);
-		}
-	}
-	return e;
+	return senders_get(&d->senders, from, now, &is_new);
 }
 
 static void on_datagram(void *ctx, const struct sender_id *from, size_t bytes, size_t lines,

@@ -4,8 +4,8 @@
  * process); a unix sender is its process, from SO_PASSCRED credentials. The
  * table holds at most SENDERS_MAX entries and never grows with the number of
  * clients: a new sender replaces the one with the fewest lines (the
- * Space-Saving scheme, so heavy hitters stay). The caller names unix
- * senders' processes (a /proc read), once per new entry. */
+ * Space-Saving scheme, so heavy hitters stay). Unix senders' process names
+ * (comm) are filled in by whoever shows them (a /proc read), not here. */
 #ifndef RELAY_SENDERS_H
 #define RELAY_SENDERS_H
 
@@ -30,7 +30,7 @@ struct sender_id {
 
 struct sender_stats {
 	struct sender_id id;
-	char comm[17];            /* unix: the process name, if known */
+	char comm[17];            /* unix: the process name, once looked up */
 	uint64_t datagrams, lines, bytes, rejects;
 	uint64_t by_reason[REJECT_REASON_COUNT];
 	double first_seen, last_seen; /* epoch seconds */

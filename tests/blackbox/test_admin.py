@@ -170,6 +170,32 @@ class AdminTest(RelayTestCase):
             half.close()
         self.assertExit0(relay)
 
+    def test_connections_are_capped(self):
+        relay = self.relay(self.fake("unix"))
+        held = []
+        try:
+            for _ in range(40):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(relay.admin_path)
+                held.append(s)
+            # Those past 32 are closed at once; the first 32 wait for a command.
+            for s in held[32:]:
+                s.settimeout(10)
+                self.assertEqual(s.recv(100), b"")
+            held[0].sendall(b"help\n")
+            held[0].settimeout(10)
+            self.assertIn(b"commands", held[0].recv(65536))
+        finally:
+            for s in held:
+                s.close()
+        def served():
+            try:
+                return "received" in relay.admin("stats")
+            except ValueError:  # closed at once: still over the cap
+                return False
+        wait_until(served, message="the cap to free up")
+        self.assertExit0(relay)
+
     def test_request_too_long(self):
         relay = self.relay(self.fake("unix"))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
