@@ -347,6 +347,10 @@ static void cmd_reload(struct admin *a, const char *arg, struct jbuf *out)
 	char msg[1024];
 
 	(void)arg;
+	if (a->d->stopping) {
+		error(out, "the relay is shutting down");
+		return;
+	}
 	if (daemon_reload(a->d, msg, sizeof(msg)) != 0) {
 		error(out, msg);
 		return;

@@ -333,7 +333,10 @@ static void signal_cb(uv_signal_t *h, int signum)
 
 	if (signum == SIGHUP) {
 		char msg[1024];
-		daemon_reload(d, msg, sizeof(msg));
+		if (d->stopping)
+			log_info("event=reload_ignored reason=\"shutting down\"");
+		else
+			daemon_reload(d, msg, sizeof(msg));
 		return;
 	}
 	log_info("event=signal signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");

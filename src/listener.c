@@ -182,13 +182,22 @@ static void read_error(struct listener *l, int r)
 	log_debug("event=read_error listener=%s error=\"%s\"", l->url.text, strerror(-r));
 }
 
+static void poll_cb(uv_poll_t *h, int status, int events);
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct listener *l = h->data;
 
 	(void)events;
 	if (status < 0) {
+		/* libuv stops a poll that failed (POLLERR). Take the socket's
+		 * pending error, then listen again: a listener must not go deaf. */
+		int err = 0;
+		socklen_t len = sizeof(err);
 		read_error(l, status);
+		(void)getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (l->reading)
+			uv_poll_start(h, UV_READABLE, poll_cb);
 		return;
 	}
 	for (unsigned call = 0; call < CALLS_PER_WAKEUP; call++) {

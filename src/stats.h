@@ -23,7 +23,7 @@
 	X(forwarded, lines, counter, "lines sent upstream, merged and pass-through")            \
 	X(forwarded, datagrams, counter, "datagrams sent upstream")                             \
 	X(forwarded, bytes, counter, "bytes sent upstream")                                     \
-	X(dropped, upstream, counter, "accepted lines lost because the upstream could not take them (max_pending_bytes, or undelivered at the shutdown deadline)") \
+	X(dropped, upstream, counter, "accepted lines lost on the way out (docs/admin.md lists the causes)") \
 	X(upstream, errors, counter, "failed sends (each outage, EAGAIN, refused or missing socket)") \
 	X(upstream, outages, counter, "times the upstream went from up to down")                \
 	X(windows, flushed, counter, "windows closed")                                        \

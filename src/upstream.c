@@ -28,12 +28,23 @@ const char *upstream_state_name(const struct upstream *up)
 	return "?";
 }
 
+/* A file or stdout takes whole datagrams, blocking: a partial write retried
+ * whole would repeat lines. Those upstreams are for people and tests. */
+static void make_blocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags >= 0 && (flags & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
 static int open_target(const struct url *url, int *fd, int *out_fd, char *err, size_t errlen)
 {
 	switch (url->kind) {
 	case URL_STDOUT:
 		*fd = -1;
 		*out_fd = STDOUT_FILENO;
+		make_blocking(*out_fd);
 		return 0;
 	case URL_FILE:
 		*fd = open(url->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

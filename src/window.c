@@ -32,9 +32,11 @@ static bool source_next(void *ctx, struct packer *pk)
 		}
 		if (!keytab_done(kt, w->cursor)) {
 			/* One line longer than max_datagram: only possible after a
-			 * reload shrank it. It can never be sent. */
+			 * reload shrank it. It can never be sent; an undo must not
+			 * bring it back to be counted twice. */
 			w->stats->dropped_upstream++;
 			keytab_next(kt, &w->cursor);
+			w->undo_cursor = w->cursor;
 		}
 	}
 	return false;
