@@ -116,6 +116,13 @@ static void stats_extra(void *ctx, const char *group, char *buf, size_t cap, siz
 			  "\"pending_lines\": %zu%s",
 			  upstream_state_name(up), upstream_is_up(up) ? "true" : "false",
 			  up->queue.bytes, up->queue.lines, j.buf ? j.buf : "");
+	} else if (strcmp(group, "spectatord") == 0) {
+		jbuf_printf(&j, ", \"admin\": ");
+		jbuf_cstring(&j, d->resync.url.text);
+		jbuf_printf(&j, ", \"last_error\": ");
+		jbuf_cstring(&j, d->resync.last_error);
+		stats_put(buf, cap, n, ", \"age_gauge_limit\": %zu%s", d->window.ages.remote_limit,
+			  j.buf ? j.buf : "");
 	} else if (strcmp(group, "reload") == 0) {
 		jbuf_printf(&j, ", \"last\": ");
 		jbuf_cstring(&j, d->last_reload);
@@ -141,7 +148,7 @@ static void cmd_stats(struct admin *a, const char *arg, struct jbuf *out)
 		    ", \"series\": {\"active\": %zu, \"max\": %llu, \"age_gauges\": %zu, "
 		    "\"age_gauge_limit\": %zu}",
 		    window_series(&d->window), (unsigned long long)d->cfg.max_series,
-		    agg_ages_count(&d->window.ages), d->window.ages.limit);
+		    agg_ages_count(&d->window.ages), agg_ages_limit(&d->window.ages));
 	jbuf_printf(out, ", \"senders\": {\"tracked\": %zu, \"evictions\": %llu}", d->senders.n,
 		    (unsigned long long)d->senders.evictions);
 	jbuf_printf(out, ", \"listeners\": [");
@@ -191,7 +198,8 @@ static void cmd_age_gauges(struct admin *a, const char *arg, struct jbuf *out)
 	const struct agg_ages *ages = &a->d->window.ages;
 
 	(void)arg;
-	jbuf_printf(out, "{\"limit\": %zu, \"count\": %zu, \"ids\": [", ages->limit, agg_ages_count(ages));
+	jbuf_printf(out, "{\"limit\": %zu, \"count\": %zu, \"ids\": [", agg_ages_limit(ages),
+		    agg_ages_count(ages));
 	size_t pos = 0;
 	struct keytab_entry *e;
 	for (bool first = true; (e = keytab_next(&ages->kt, &pos)); first = false) {
@@ -241,7 +249,7 @@ static void cmd_forget_age_gauge(struct admin *a, const char *arg, struct jbuf *
 	}
 	log_info("event=age_gauge_forgotten id=%.*s", (int)len, id);
 	jbuf_printf(out, "{\"forgotten\": 1, \"count\": %zu, \"limit\": %zu}", agg_ages_count(ages),
-		    ages->limit);
+		    agg_ages_limit(ages));
 }
 
 static void cmd_forget_age_gauges(struct admin *a, const char *arg, struct jbuf *out)
@@ -252,7 +260,8 @@ static void cmd_forget_age_gauges(struct admin *a, const char *arg, struct jbuf 
 	(void)arg;
 	agg_ages_forget_all(ages);
 	log_info("event=age_gauges_forgotten count=%zu", n);
-	jbuf_printf(out, "{\"forgotten\": %zu, \"count\": 0, \"limit\": %zu}", n, ages->limit);
+	jbuf_printf(out, "{\"forgotten\": %zu, \"count\": 0, \"limit\": %zu}", n,
+		    agg_ages_limit(ages));
 }
 
 static void sender_json(const struct sender_stats *e, struct jbuf *out)

@@ -57,17 +57,28 @@ static void refund_name(struct agg_table *t, const struct sample *s)
 		(*(uint64_t *)keytab_val(e))--;
 }
 
+/* Ids are short and few (the limit defaults to 1000); bound the bytes
+ * generously rather than by a second setting. */
+#define AGES_KEY_LIMIT ((size_t)1 << 30)
+
 int agg_ages_init(struct agg_ages *a, size_t limit)
 {
 	a->limit = limit;
-	/* Ids are short and few (the limit defaults to 1000); bound the bytes
-	 * generously rather than by a second setting. */
-	return keytab_init(&a->kt, 0, (size_t)1 << 30);
+	a->remote_limit = 0;
+	a->tracking = false;
+	if (keytab_init(&a->kt, 0, AGES_KEY_LIMIT) != 0)
+		return -ENOMEM;
+	if (keytab_init(&a->since, 0, AGES_KEY_LIMIT) != 0) {
+		keytab_deinit(&a->kt);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void agg_ages_deinit(struct agg_ages *a)
 {
 	keytab_deinit(&a->kt);
+	keytab_deinit(&a->since);
 }
 
 static void merge(enum meter_type type, struct agg_value *v, const struct sample *s, double now)
@@ -123,10 +134,12 @@ static bool admit_age(struct agg_ages *ages, uint64_t h, const struct sample *s,
 	*added = false;
 	if (keytab_find(&ages->kt, h, 'A', s->id, s->id_len))
 		return true;
-	if (ages->kt.count >= ages->limit ||
+	if (ages->kt.count >= agg_ages_limit(ages) ||
 	    keytab_insert(&ages->kt, h, 'A', s->id, s->id_len, &ae) != 0)
 		return false;
 	*added = true;
+	if (ages->tracking && !keytab_find(&ages->since, h, 'A', s->id, s->id_len))
+		(void)keytab_insert(&ages->since, h, 'A', s->id, s->id_len, &ae);
 	return true;
 }
 
@@ -203,6 +216,11 @@ size_t agg_table_pending(const struct agg_table *t, size_t pos)
 	return n;
 }
 
+size_t agg_ages_limit(const struct agg_ages *a)
+{
+	return a->remote_limit && a->remote_limit < a->limit ? a->remote_limit : a->limit;
+}
+
 size_t agg_ages_count(const struct agg_ages *a)
 {
 	return a->kt.count;
@@ -215,10 +233,57 @@ bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len)
 
 int agg_ages_forget(struct agg_ages *a, const char *id, size_t len)
 {
-	return keytab_remove(&a->kt, keytab_hash('A', id, len), 'A', id, len);
+	uint64_t h = keytab_hash('A', id, len);
+
+	(void)keytab_remove(&a->since, h, 'A', id, len);
+	return keytab_remove(&a->kt, h, 'A', id, len);
 }
 
 void agg_ages_forget_all(struct agg_ages *a)
 {
 	keytab_clear(&a->kt);
+	keytab_clear(&a->since);
+}
+
+void agg_ages_mark(struct agg_ages *a)
+{
+	keytab_clear(&a->since);
+	a->tracking = true;
+}
+
+void agg_ages_unmark(struct agg_ages *a)
+{
+	keytab_clear(&a->since);
+	a->tracking = false;
+}
+
+int agg_ages_replace(struct agg_ages *a, const struct agg_id *ids, size_t n)
+{
+	struct keytab fresh;
+	struct keytab_entry *e;
+	size_t pos = 0;
+
+	if (keytab_init(&fresh, 0, AGES_KEY_LIMIT) != 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = keytab_hash('A', ids[i].id, ids[i].len);
+		if (!keytab_find(&fresh, h, 'A', ids[i].id, ids[i].len) &&
+		    keytab_insert(&fresh, h, 'A', ids[i].id, ids[i].len, &e) != 0)
+			goto fail;
+	}
+	while ((e = keytab_next(&a->since, &pos))) {
+		const char *id = keytab_key(&a->since, e);
+		uint64_t h = keytab_hash('A', id, e->key_len);
+		struct keytab_entry *f;
+		if (!keytab_find(&fresh, h, 'A', id, e->key_len) &&
+		    keytab_insert(&fresh, h, 'A', id, e->key_len, &f) != 0)
+			goto fail;
+	}
+	keytab_deinit(&a->kt);
+	a->kt = fresh;
+	agg_ages_unmark(a);
+	return 0;
+fail:
+	keytab_deinit(&fresh);
+	return -ENOMEM;
 }

@@ -48,8 +48,11 @@ struct agg_table {
 };
 
 struct agg_ages {
-	struct keytab kt;  /* kind 'A', bytes = canonical id; no record */
-	size_t limit;
+	struct keytab kt;     /* kind 'A', bytes = canonical id; no record */
+	size_t limit;         /* [limits] age_gauge_limit */
+	size_t remote_limit;  /* SpectatorD's own limit when known, else 0 */
+	bool tracking;        /* between agg_ages_mark() and agg_ages_replace() */
+	struct keytab since;  /* ids admitted while tracking */
 };
 
 /* Both return 0 or -ENOMEM. */
@@ -94,9 +97,25 @@ bool agg_entry_emits(const struct keytab_entry *e);
 size_t agg_table_pending(const struct agg_table *t, size_t pos);
 
 size_t agg_ages_count(const struct agg_ages *a);
+/* The limit in force: the configured one, or SpectatorD's if lower. */
+size_t agg_ages_limit(const struct agg_ages *a);
 bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len);
 /* Frees one slot. Returns 0 or -ENOENT. */
 int agg_ages_forget(struct agg_ages *a, const char *id, size_t len);
 void agg_ages_forget_all(struct agg_ages *a);
+
+/* Resynchronising with SpectatorD's own set (docs/protocol.md 12.4):
+ * agg_ages_mark() starts remembering the ids admitted from now on (they may
+ * not have reached SpectatorD when it answers); agg_ages_replace() then
+ * makes the set SpectatorD's ids plus those, and stops remembering. ids is
+ * an array of n canonical ids, borrowed for the call. Returns 0 or -ENOMEM
+ * (then the set is unchanged). */
+void agg_ages_mark(struct agg_ages *a);
+struct agg_id {
+	const char *id;
+	size_t len;
+};
+int agg_ages_replace(struct agg_ages *a, const struct agg_id *ids, size_t n);
+void agg_ages_unmark(struct agg_ages *a);
 
 #endif

@@ -61,6 +61,11 @@ const struct config_option config_options[] = {
 	{ "admin", "group", CONF_STRING, OFF(admin_group), "", 0, 0, false,
 	  "group that may run mutating admin commands (flush, reload, forget-*), and owns the socket" },
 
+	{ "spectatord", "admin", CONF_HTTP, OFF(spectatord_admin), "http://127.0.0.1:1234", 0, 0,
+	  true, "SpectatorD's admin server, read for its age gauges; empty: never" },
+	{ "spectatord", "resync_interval", CONF_DURATION, OFF(resync_interval_ms), "30s", 1000,
+	  600000, true, "how often the age-gauge set is read from SpectatorD; 1s to 10m" },
+
 	{ "self_metrics", "enabled", CONF_BOOL, OFF(self_metrics), "true", 0, 0, true,
 	  "forward the relay's own meters (spectatorRelay.*) upstream every 5 seconds" },
 	{ "self_metrics", "tags", CONF_TAGS, OFF(self_metrics_tags), "", 0, 0, true,
@@ -72,8 +77,8 @@ const struct config_option config_options[] = {
 
 const size_t config_noptions = sizeof(config_options) / sizeof(config_options[0]);
 
-static const char *const sections[] = { "relay", "limits", "sockets", "admin", "self_metrics",
-					"log" };
+static const char *const sections[] = { "relay",      "limits",       "sockets", "admin",
+					"spectatord", "self_metrics", "log" };
 
 /* ------------------------------------------------------------------------
  * Values
@@ -226,6 +231,12 @@ static int set_value(struct config *c, const struct config_option *o, const char
 	}
 	case CONF_URL:
 		return url_parse(value, false, (struct url *)field, err, errlen);
+	case CONF_HTTP:
+		if (value[0] == '\0') {
+			memset(field, 0, sizeof(struct url));
+			return 0;
+		}
+		return url_parse_http(value, (struct url *)field, err, errlen);
 	case CONF_DURATION: {
 		static const char *const units[] = { "ms", "s", "m" };
 		static const uint64_t scale[] = { 1, 1000, 60000 };
@@ -475,6 +486,7 @@ void config_value_text(const struct config *c, const struct config_option *o, ch
 		return;
 	}
 	case CONF_URL:
+	case CONF_HTTP:
 		snprintf(buf, cap, "%s", ((const struct url *)field)->text);
 		return;
 	case CONF_DURATION:

@@ -42,6 +42,10 @@ struct config {
 	uint64_t admin_mode;
 	char admin_group[64];
 
+	/* [spectatord] */
+	struct url spectatord_admin;   /* kind URL_HTTP, or text "" when off */
+	uint64_t resync_interval_ms;
+
 	/* [self_metrics] */
 	bool self_metrics;
 	char self_metrics_tags[256];
@@ -61,6 +65,7 @@ enum config_type {
 	CONF_STRING,
 	CONF_LEVEL,     /* error, warn, info, debug */
 	CONF_TAGS,      /* key=value,key=value with [-._A-Za-z0-9~^] bytes */
+	CONF_HTTP,      /* http://HOST:PORT, or empty for none */
 };
 
 struct config_option {

@@ -26,6 +26,7 @@ enum {
 	HAVE_WINDOW = 1 << 3,
 	HAVE_HANDLES = 1 << 4, /* signals and timers */
 	HAVE_ADMIN = 1 << 5,
+	HAVE_RESYNC = 1 << 6,
 };
 
 static double realtime_seconds(void)
@@ -239,6 +240,11 @@ static void admin_closed_cb(struct admin *a)
 	(void)a;
 }
 
+static void resync_closed_cb(struct resync *r)
+{
+	(void)r;
+}
+
 /* Closes every handle that is open; the loop then ends by itself. */
 static void close_all(struct daemon *d)
 {
@@ -247,6 +253,10 @@ static void close_all(struct daemon *d)
 	if (d->started & HAVE_ADMIN) {
 		admin_close(&d->admin, admin_closed_cb);
 		d->started &= ~(unsigned)HAVE_ADMIN;
+	}
+	if (d->started & HAVE_RESYNC) {
+		resync_close(&d->resync, resync_closed_cb);
+		d->started &= ~(unsigned)HAVE_RESYNC;
 	}
 	if (d->started & HAVE_HANDLES) {
 		uv_close((uv_handle_t *)&d->sigterm, noop_close_cb);
@@ -422,6 +432,10 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 			log_warn("event=unused_socket fd=%d name=%s reason=\"matches no listen address\"",
 				 d->sd_fds.fd[i], d->sd_fds.name[i]);
 
+	resync_start(&d->resync, &d->loop, &cfg->spectatord_admin, cfg->resync_interval_ms,
+		     &d->window.ages, &d->ingest.ps, &d->stats);
+	d->started |= HAVE_RESYNC;
+
 	if (cfg->admin_socket[0]) {
 		r = admin_start(&d->admin, d, err, errlen);
 		if (r != 0)
@@ -543,6 +557,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 		next.upstream = d->cfg.upstream;
 	}
 	window_reconfigure(&d->window, &next);
+	resync_reconfigure(&d->resync, &next.spectatord_admin, next.resync_interval_ms);
 	apply_listeners(d, &next, problems, sizeof(problems));
 	for (size_t i = 0; i < d->nlisteners; i++) {
 		struct listener *l = d->listeners[i];

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "listener.h"
 #include "rejects.h"
+#include "resync.h"
 #include "sdnotify.h"
 #include "selfmetrics.h"
 #include "senders.h"
@@ -47,6 +48,7 @@ struct daemon {
 	struct senders senders;         /* who sends what, for the admin */
 	struct rejects rejects;         /* the last refused lines, for the admin */
 	struct selfmetrics self;
+	struct resync resync;           /* the age-gauge set from SpectatorD */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t tick;                /* drop counters, watchdog */
 	uv_timer_t self_timer;          /* self-metrics */

@@ -1,6 +1,7 @@
 /* json.c - see json.h. */
 #include "json.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,4 +367,97 @@ const struct json *json_get(const struct json *obj, const char *key)
 		if (m->key && strcmp(m->key, key) == 0)
 			return m;
 	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Finding one member without parsing the rest
+ * ------------------------------------------------------------------------ */
+
+static const char *skip_ws_text(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Past the string that starts at p (on its '"'), or NULL. */
+static const char *skip_string(const char *p)
+{
+	for (p++; *p && *p != '"'; p++)
+		if (*p == '\\' && !*++p)
+			return NULL;
+	return *p == '"' ? p + 1 : NULL;
+}
+
+/* Past the value that starts at p, or NULL. */
+static const char *skip_value(const char *p)
+{
+	int depth = 0;
+
+	do {
+		switch (*p) {
+		case '\0':
+			return NULL;
+		case '"':
+			p = skip_string(p);
+			if (!p)
+				return NULL;
+			continue;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (--depth < 0)
+				return NULL;
+			break;
+		default:
+			if (depth == 0) { /* a number, true, false or null */
+				while (*p && !strchr(",}] \t\r\n", *p))
+					p++;
+				return p;
+			}
+		}
+		p++;
+	} while (depth > 0);
+	return p;
+}
+
+int json_member_text(const char *doc, const char *key, const char **start, size_t *len)
+{
+	size_t klen = strlen(key);
+	const char *p = skip_ws_text(doc);
+
+	if (*p++ != '{')
+		return -EINVAL;
+	for (;;) {
+		p = skip_ws_text(p);
+		if (*p == '}')
+			return -ENOENT;
+		if (*p != '"')
+			return -EINVAL;
+		const char *k = p + 1, *kend = skip_string(p);
+		if (!kend)
+			return -EINVAL;
+		bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
+		p = skip_ws_text(kend);
+		if (*p++ != ':')
+			return -EINVAL;
+		p = skip_ws_text(p);
+		const char *v = p;
+		p = skip_value(p);
+		if (!p)
+			return -EINVAL;
+		if (match) {
+			*start = v;
+			*len = (size_t)(p - v);
+			return 0;
+		}
+		p = skip_ws_text(p);
+		if (*p == ',')
+			p++;
+		else if (*p != '}')
+			return -EINVAL;
+	}
 }

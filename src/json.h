@@ -42,4 +42,9 @@ void json_free(struct json *v);
 /* Member of an object by key, or NULL. */
 const struct json *json_get(const struct json *obj, const char *key);
 
+/* The text of member `key` of the object doc (NUL-terminated) is, without
+ * building a tree of the rest: for one part of a large document. Sets
+ * *start and *len; returns 0, -ENOENT, or -EINVAL for a malformed doc. */
+int json_member_text(const char *doc, const char *key, const char **start, size_t *len);
+
 #endif

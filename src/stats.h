@@ -31,6 +31,8 @@
 	X(windows, last_series, gauge, "series merged in the last closed window")            \
 	X(windows, last_flush_duration_us, gauge, "time to close the last window and hand it upstream") \
 	X(windows, max_loop_lag_us, gauge, "largest delay of the window timer behind schedule since start") \
+	X(spectatord, resyncs, counter, "age-gauge sets read from SpectatorD's admin server")  \
+	X(spectatord, resync_failures, counter, "attempts to read them that failed")          \
 	X(reload, ok, counter, "successful reloads (SIGHUP or the reload command)")           \
 	X(reload, failed, counter, "reloads refused because the file was bad")
 

@@ -62,7 +62,10 @@ static int open_target(const struct url *url, int *fd, int *out_fd, char *err, s
 			return *fd;
 		*out_fd = *fd;
 		return 0;
+	case URL_HTTP:
+		break; /* not a place to send lines; the config never makes one */
 	}
+	snprintf(err, errlen, "%s is not an upstream", url->text);
 	return -EINVAL;
 }
 

@@ -33,8 +33,10 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
+/* HOST:PORT of a udp:// or http:// URL (u->kind says which) into u->addr. */
 static int parse_udp(const char *hostport, struct url *u, char *err, size_t errlen)
 {
+	const char *scheme = u->kind == URL_HTTP ? "http" : "udp";
 	char host[64];
 	const char *colon;
 	uint16_t port;
@@ -42,7 +44,7 @@ static int parse_udp(const char *hostport, struct url *u, char *err, size_t errl
 	if (hostport[0] == '[') {
 		const char *close = strchr(hostport, ']');
 		if (!close || close[1] != ':')
-			return fail(err, errlen, "%s: expected udp://[IPv6]:PORT", u->text);
+			return fail(err, errlen, "%s: expected %s://[IPv6]:PORT", u->text, scheme);
 		size_t n = (size_t)(close - hostport - 1);
 		if (n >= sizeof(host))
 			return fail(err, errlen, "%s: address too long", u->text);
@@ -52,7 +54,7 @@ static int parse_udp(const char *hostport, struct url *u, char *err, size_t errl
 	} else {
 		colon = strrchr(hostport, ':');
 		if (!colon)
-			return fail(err, errlen, "%s: expected udp://HOST:PORT", u->text);
+			return fail(err, errlen, "%s: expected %s://HOST:PORT", u->text, scheme);
 		size_t n = (size_t)(colon - hostport);
 		if (n >= sizeof(host))
 			return fail(err, errlen, "%s: address too long", u->text);
@@ -77,7 +79,6 @@ static int parse_udp(const char *hostport, struct url *u, char *err, size_t errl
 		return fail(err, errlen,
 			    "%s: host must be an IPv4 address, [IPv6 address] or localhost", u->text);
 	}
-	u->kind = URL_UDP;
 	return 0;
 }
 
@@ -99,8 +100,10 @@ int url_parse(const char *s, bool listen, struct url *u, char *err, size_t errle
 		return fail(err, errlen, "%.40s...: too long", s);
 	strcpy(u->text, s);
 
-	if (strncmp(s, "udp://", 6) == 0)
+	if (strncmp(s, "udp://", 6) == 0) {
+		u->kind = URL_UDP;
 		return parse_udp(s + 6, u, err, errlen);
+	}
 	if (strncmp(s, "unix://", 7) == 0) {
 		int r = parse_path(s + 7, u, err, errlen);
 		if (r != 0)
@@ -126,9 +129,21 @@ int url_parse(const char *s, bool listen, struct url *u, char *err, size_t errle
 		    s);
 }
 
+int url_parse_http(const char *s, struct url *u, char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	if (strlen(s) >= sizeof(u->text))
+		return fail(err, errlen, "%.40s...: too long", s);
+	strcpy(u->text, s);
+	if (strncmp(s, "http://", 7) != 0)
+		return fail(err, errlen, "%s: expected http://HOST:PORT", s);
+	u->kind = URL_HTTP;
+	return parse_udp(s + 7, u, err, errlen);
+}
+
 bool url_is_loopback(const struct url *u)
 {
-	if (u->kind != URL_UDP)
+	if (u->kind != URL_UDP && u->kind != URL_HTTP)
 		return true;
 	if (u->addr.sa.sa_family == AF_INET)
 		return (ntohl(u->addr.in.sin_addr.s_addr) >> 24) == 127;
@@ -139,7 +154,7 @@ bool url_same_address(const struct url *a, const struct url *b)
 {
 	if (a->kind != b->kind)
 		return false;
-	if (a->kind == URL_UDP)
+	if (a->kind == URL_UDP || a->kind == URL_HTTP)
 		return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 	if (a->kind == URL_STDOUT)
 		return true;

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-enum url_kind { URL_UDP, URL_UNIX, URL_FILE, URL_STDOUT };
+enum url_kind { URL_UDP, URL_UNIX, URL_FILE, URL_STDOUT, URL_HTTP };
 
 struct url {
 	enum url_kind kind;
@@ -32,6 +32,10 @@ struct url {
 /* Parses s. listen: only udp and unix are allowed. Returns 0, or -EINVAL with
  * a reason in err (no file or key prefix: the caller adds its context). */
 int url_parse(const char *s, bool listen, struct url *out, char *err, size_t errlen);
+
+/* http://HOST:PORT, the address of SpectatorD's admin server; HOST as for
+ * udp. Returns 0 or -EINVAL with a reason in err. */
+int url_parse_http(const char *s, struct url *out, char *err, size_t errlen);
 
 /* Whether a udp URL's address is loopback (127.0.0.0/8, ::1). */
 bool url_is_loopback(const struct url *u);

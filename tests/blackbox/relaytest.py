@@ -219,6 +219,8 @@ class Relay:
         sections = {
             "relay": {"listen": listen, "upstream": upstream_url, "window": "200ms"},
             "admin": {"socket": self.admin_path},
+            # A test's fake SpectatorD has no admin server; test_resync has one.
+            "spectatord": {"admin": ""},
             "self_metrics": {"enabled": "false"},
             "log": {"level": "info"},
         }

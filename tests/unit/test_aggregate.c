@@ -221,6 +221,36 @@ START_TEST(age_gauge_limit_outlives_windows)
 }
 END_TEST
 
+START_TEST(resync_keeps_what_was_admitted_meanwhile)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 3), 0);
+	ck_assert_int_eq(rec(&t, &ages, "A:old:1", 0), REJECT_NONE);
+	agg_ages_mark(&ages); /* the request goes out */
+	ck_assert_int_eq(rec(&t, &ages, "A:meanwhile:1", 0), REJECT_NONE);
+	/* SpectatorD answers: it has "theirs" and no longer "old". */
+	struct agg_id ids[] = { { "theirs", 6 }, { "uptime", 6 } };
+	ck_assert_int_eq(agg_ages_replace(&ages, ids, 2), 0);
+	ck_assert_uint_eq(agg_ages_count(&ages), 3);
+	ck_assert(agg_ages_contains(&ages, "meanwhile", 9));
+	ck_assert(agg_ages_contains(&ages, "theirs", 6));
+	ck_assert(!agg_ages_contains(&ages, "old", 3));
+	/* Full: old must take a slot again, and there is none. */
+	agg_table_clear(&t);
+	ck_assert_int_eq(rec(&t, &ages, "A:old:1", 0), REJECT_AGE_GAUGE_LIMIT);
+	/* SpectatorD's lower limit applies. */
+	ages.remote_limit = 2;
+	ck_assert_uint_eq(agg_ages_limit(&ages), 2);
+	ages.remote_limit = 50;
+	ck_assert_uint_eq(agg_ages_limit(&ages), 3);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Property: random lines, merged, encoded and parsed back, equal a fold
  * computed by an independent reference.
@@ -495,6 +525,7 @@ int main(void)
 	tcase_add_test(tc, series_limit_refuses_only_new_keys);
 	tcase_add_test(tc, key_bytes_limit_refuses_long_new_keys);
 	tcase_add_test(tc, per_name_budget_refuses_new_series_of_a_runaway_name);
+	tcase_add_test(tc, resync_keeps_what_was_admitted_meanwhile);
 	tcase_add_test(tc, age_gauge_limit_outlives_windows);
 	suite_add_tcase(su, tc);
 

@@ -1,0 +1,366 @@
+/* resync.c - see resync.h. */
+#include "resync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+
+static void begin(struct resync *r, const char *path);
+
+/* ------------------------------------------------------------------------
+ * Ending a request
+ * ------------------------------------------------------------------------ */
+
+static void closed(struct resync *r)
+{
+	if (--r->pending_closes == 0 && r->closed_cb)
+		r->closed_cb(r);
+}
+
+static void tcp_closed_cb(uv_handle_t *h)
+{
+	struct resync *r = h->data;
+
+	free(h);
+	closed(r);
+}
+
+static void drop_connection(struct resync *r)
+{
+	uv_timer_stop(&r->deadline);
+	if (r->tcp) {
+		r->pending_closes++;
+		uv_close((uv_handle_t *)r->tcp, tcp_closed_cb);
+		r->tcp = NULL;
+	}
+	r->len = 0;
+}
+
+static void failed(struct resync *r, const char *why)
+{
+	bool first = r->last_error[0] == '\0';
+
+	drop_connection(r);
+	agg_ages_unmark(r->ages);
+	r->stats->spectatord_resync_failures++;
+	snprintf(r->last_error, sizeof(r->last_error), "%s %s: %s", r->url.text, r->path, why);
+	/* Once per run of failures: SpectatorD may well be down for a while. */
+	if (first)
+		log_warn("event=age_gauge_resync_failed error=\"%s\"", r->last_error);
+	r->path = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The answers
+ * ------------------------------------------------------------------------ */
+
+/* The body of a complete 200 response, or NULL with *why set. */
+static char *body_of(struct resync *r, const char **why)
+{
+	if (!r->reply || r->len == 0) {
+		*why = "empty reply";
+		return NULL;
+	}
+	r->reply[r->len] = '\0';
+	char *end = strstr(r->reply, "\r\n\r\n");
+	if (!end || strncmp(r->reply, "HTTP/1.", 7) != 0) {
+		*why = "not an HTTP response";
+		return NULL;
+	}
+	char *sp = strchr(r->reply, ' ');
+	if (!sp || strncmp(sp + 1, "200", 3) != 0) {
+		*why = "status is not 200";
+		return NULL;
+	}
+	return end + 4;
+}
+
+static bool read_config(struct resync *r, const char *body)
+{
+	char err[128];
+	struct json *doc = json_parse(body, err, sizeof(err));
+	const struct json *limit = doc ? json_get(doc, "age_gauge_limit") : NULL;
+	bool ok = limit && limit->type == JSON_NUMBER && limit->number >= 0;
+
+	if (ok)
+		r->remote_limit = (size_t)limit->number;
+	json_free(doc);
+	return ok;
+}
+
+/* Appends "key=value" for each tag of an /metrics entry to line. */
+static bool append_tags(const struct json *tags, char *line, size_t cap, size_t *n)
+{
+	for (const struct json *t = tags ? tags->child : NULL; t; t = t->next) {
+		if (t->type != JSON_STRING || !t->key)
+			return false;
+		int m = snprintf(line + *n, cap - *n, ",%s=%s", t->key, t->text);
+		if (m < 0 || (size_t)m >= cap - *n)
+			return false;
+		*n += (size_t)m;
+	}
+	return true;
+}
+
+static bool read_metrics(struct resync *r, const char *body)
+{
+	const char *text;
+	size_t text_len;
+	char err[128];
+
+	/* /metrics holds every meter; only the age gauges are parsed. */
+	if (json_member_text(body, "age_gauges", &text, &text_len) != 0)
+		return false;
+	char *copy = strndup(text, text_len);
+	struct json *list = copy ? json_parse(copy, err, sizeof(err)) : NULL;
+	free(copy);
+	if (!list || list->type != JSON_ARRAY) {
+		json_free(list);
+		return false;
+	}
+
+	size_t n = 0, bytes = 0, arena_cap = 0, i = 0;
+	for (const struct json *e = list->child; e; e = e->next)
+		n++;
+	/* Canonical ids go into one arena; their offsets, until it stops moving. */
+	struct agg_id *ids = calloc(n ? n : 1, sizeof(*ids));
+	size_t *off = calloc(n ? n : 1, sizeof(*off));
+	char *arena = NULL;
+	bool ok = ids && off;
+	for (const struct json *e = list->child; ok && e; e = e->next, i++) {
+		const struct json *name = json_get(e, "name");
+		char line[4096];
+		size_t len = 0;
+		struct sample s;
+		int m = snprintf(line, sizeof(line), "A:%s", name && name->text ? name->text : "");
+		if (m > 0 && (size_t)m < sizeof(line))
+			len = (size_t)m;
+		bool parsed = len > 2 && append_tags(json_get(e, "tags"), line, sizeof(line) - 2, &len);
+		if (parsed) {
+			memcpy(line + len, ":0", 2);
+			parsed = proto_parse_line(r->ps, line, len + 2, &s) == REJECT_NONE;
+		}
+		/* An id the relay would refuse (another writer's) still holds one
+		 * of SpectatorD's slots: keep its place with a unique stand-in. */
+		char standin[32];
+		const char *id = parsed ? s.id : standin;
+		size_t id_len = parsed ? s.id_len : (size_t)snprintf(standin, sizeof(standin),
+								      "\x01unparsed-%zu", i);
+		if (bytes + id_len > arena_cap) {
+			size_t want = (bytes + id_len) * 2 + 4096;
+			char *grown = realloc(arena, want);
+			if (!grown) {
+				ok = false;
+				break;
+			}
+			arena = grown;
+			arena_cap = want;
+		}
+		memcpy(arena + bytes, id, id_len);
+		off[i] = bytes;
+		ids[i].len = id_len;
+		bytes += id_len;
+	}
+	json_free(list);
+	if (ok) {
+		for (size_t k = 0; k < n; k++)
+			ids[k].id = arena + off[k];
+		size_t before = agg_ages_count(r->ages);
+		ok = agg_ages_replace(r->ages, ids, n) == 0;
+		if (ok) {
+			r->ages->remote_limit = r->remote_limit;
+			if (agg_ages_count(r->ages) != before)
+				log_info("event=age_gauge_resync spectatord_ids=%zu before=%zu after=%zu "
+					 "limit=%zu",
+					 n, before, agg_ages_count(r->ages), agg_ages_limit(r->ages));
+		}
+	}
+	free(ids);
+	free(off);
+	free(arena);
+	return ok;
+}
+
+static void finished(struct resync *r)
+{
+	const char *why = "unreadable body";
+	char *body = body_of(r, &why);
+	const char *path = r->path;
+
+	drop_connection(r);
+	if (body && strcmp(path, "/config") == 0 && read_config(r, body)) {
+		begin(r, "/metrics");
+		return;
+	}
+	if (body && strcmp(path, "/metrics") == 0 && read_metrics(r, body)) {
+		r->stats->spectatord_resyncs++;
+		if (r->last_error[0])
+			log_info("event=age_gauge_resync_ok spectatord=%s", r->url.text);
+		r->last_error[0] = '\0';
+		r->path = NULL;
+		return;
+	}
+	failed(r, body ? "unexpected content" : why);
+}
+
+/* ------------------------------------------------------------------------
+ * One request
+ * ------------------------------------------------------------------------ */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct resync *r = h->data;
+
+	(void)suggested;
+	if (r->cap - r->len < 65536 + 1 && r->cap < RESYNC_MAX_REPLY + 1) {
+		size_t cap = r->cap ? r->cap * 2 : 1 << 16;
+		char *b = realloc(r->reply, cap + 1);
+		if (b) {
+			r->reply = b;
+			r->cap = cap;
+		}
+	}
+	*buf = uv_buf_init(r->reply + r->len, (unsigned)(r->cap - r->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct resync *r = s->data;
+
+	(void)buf;
+	if (nread == UV_EOF) {
+		finished(r);
+	} else if (nread < 0) {
+		failed(r, uv_strerror((int)nread));
+	} else {
+		r->len += (size_t)nread;
+		if (r->len >= RESYNC_MAX_REPLY)
+			failed(r, "reply larger than 64 MiB");
+	}
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct resync *r = req->data;
+
+	/* Cancelled: the connection was dropped, and that was dealt with. */
+	if (status != 0 && status != UV_ECANCELED)
+		failed(r, uv_strerror(status));
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct resync *r = req->data;
+	static char request[128];
+
+	if (status == UV_ECANCELED)
+		return; /* dropped meanwhile */
+	if (status != 0) {
+		failed(r, uv_strerror(status));
+		return;
+	}
+	int n = snprintf(request, sizeof(request),
+			 "GET %s HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n", r->path);
+	uv_buf_t b = uv_buf_init(request, (unsigned)n);
+	r->write_req.data = r;
+	if (uv_write(&r->write_req, (uv_stream_t *)r->tcp, &b, 1, write_cb) != 0 ||
+	    uv_read_start((uv_stream_t *)r->tcp, alloc_cb, read_cb) != 0)
+		failed(r, "cannot send the request");
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+	failed(t->data, "no answer within 5 s");
+}
+
+static void begin(struct resync *r, const char *path)
+{
+	r->path = path;
+	r->len = 0;
+	r->tcp = malloc(sizeof(*r->tcp));
+	if (!r->tcp) {
+		failed(r, "out of memory");
+		return;
+	}
+	uv_tcp_init(r->loop, r->tcp);
+	r->tcp->data = r;
+	r->connect_req.data = r;
+	uv_timer_start(&r->deadline, deadline_cb, RESYNC_DEADLINE_MS, 0);
+	int rc = uv_tcp_connect(&r->connect_req, r->tcp, &r->url.addr.sa, connect_cb);
+	if (rc != 0)
+		failed(r, uv_strerror(rc));
+}
+
+static void period_cb(uv_timer_t *t)
+{
+	struct resync *r = t->data;
+
+	if (r->path || !r->url.text[0])
+		return; /* one at a time; or switched off by a reload */
+	agg_ages_mark(r->ages);
+	begin(r, "/config");
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+void resync_start(struct resync *r, uv_loop_t *loop, const struct url *url, uint64_t interval_ms,
+		  struct agg_ages *ages, struct proto_parser *ps, struct stats *stats)
+{
+	memset(r, 0, sizeof(*r));
+	r->loop = loop;
+	r->url = *url;
+	r->interval_ms = interval_ms;
+	r->ages = ages;
+	r->ps = ps;
+	r->stats = stats;
+	uv_timer_init(loop, &r->period);
+	uv_timer_init(loop, &r->deadline);
+	r->period.data = r->deadline.data = r;
+	if (url->text[0])
+		uv_timer_start(&r->period, period_cb, 0, interval_ms);
+}
+
+void resync_reconfigure(struct resync *r, const struct url *url, uint64_t interval_ms)
+{
+	bool changed = strcmp(url->text, r->url.text) != 0 || interval_ms != r->interval_ms;
+
+	if (!changed)
+		return;
+	if (r->path) {
+		drop_connection(r);
+		agg_ages_unmark(r->ages);
+		r->path = NULL;
+	}
+	r->url = *url;
+	r->interval_ms = interval_ms;
+	r->last_error[0] = '\0';
+	if (!url->text[0]) {
+		uv_timer_stop(&r->period);
+		r->ages->remote_limit = 0;
+		return;
+	}
+	uv_timer_start(&r->period, period_cb, 0, interval_ms);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	closed(h->data);
+}
+
+void resync_close(struct resync *r, void (*cb)(struct resync *r))
+{
+	r->closed_cb = cb;
+	drop_connection(r);
+	r->pending_closes += 2;
+	uv_close((uv_handle_t *)&r->period, timer_closed_cb);
+	uv_close((uv_handle_t *)&r->deadline, timer_closed_cb);
+	free(r->reply);
+	r->reply = NULL;
+	r->len = r->cap = 0;
+}
