@@ -329,6 +329,7 @@ void config_defaults(struct config *c)
 	char err[256];
 
 	memset(c, 0, sizeof(*c));
+	c->listen_is_default = true;
 	for (size_t i = 0; i < config_noptions; i++) {
 		int r = set_value(c, &config_options[i], config_options[i].def, false, err, sizeof(err));
 		/* The table's defaults are tested; a bad one is a build defect. */
@@ -375,6 +376,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 0;
 	}
 	ctx->seen[idx] = true;
+	if (o->offset == offsetof(struct config, listen))
+		ctx->c->listen_is_default = false;
 	if (set_value(ctx->c, o, value, again, why, sizeof(why)) != 0) {
 		ctx->failed = true;
 		snprintf(ctx->msg, ctx->msglen, "%s: %s", name, why);

@@ -20,6 +20,7 @@ struct config {
 	/* [relay] */
 	struct url listen[CONFIG_MAX_LISTEN];
 	size_t nlisten;
+	bool listen_is_default;  /* not set by the file: see daemon_start() */
 	struct url upstream;
 	uint64_t window_ms;
 	uint64_t shutdown_timeout_ms;

@@ -100,6 +100,13 @@ static int adopt_fd(struct daemon *d, const struct url *u)
 	return -1;
 }
 
+/* A built-in address the host has no family for (no IPv6 in many
+ * containers) is skipped; one the operator wrote is not. */
+static bool skippable(const struct config *cfg, int r)
+{
+	return cfg->listen_is_default && (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT);
+}
+
 /* Opens (or adopts) and wraps one listening socket: one path for both. */
 static int open_listener(struct daemon *d, const struct config *cfg, const struct url *u,
 			 char *err, size_t errlen)
@@ -422,10 +429,22 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	}
 	if (sd_fds_unsupported())
 		log_warn("event=socket_activation_unsupported reason=\"built without libsystemd\"");
+	d->cfg.nlisten = 0;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		r = open_listener(d, cfg, &cfg->listen[i], err, errlen);
+		if (r != 0 && skippable(cfg, r)) {
+			log_warn("event=listen_skipped error=\"%s\" reason=\"a default address this host "
+				 "cannot bind\"",
+				 err);
+			continue;
+		}
 		if (r != 0)
 			return r;
+		d->cfg.listen[d->cfg.nlisten++] = cfg->listen[i];
+	}
+	if (d->nlisteners == 0) {
+		snprintf(err, errlen, "no address to listen on");
+		return -EADDRNOTAVAIL;
 	}
 	for (size_t i = 0; i < d->sd_fds.n; i++)
 		if (!d->sd_fds.used[i])
@@ -518,7 +537,10 @@ static void apply_listeners(struct daemon *d, struct config *next, char *problem
 		for (size_t j = 0; j < d->nlisteners; j++)
 			have |= url_same_address(&d->listeners[j]->url, u);
 		char err[256];
-		if (!have && open_listener(d, next, u, err, sizeof(err)) != 0) {
+		int r = have ? 0 : open_listener(d, next, u, err, sizeof(err));
+		if (r != 0 && skippable(next, r))
+			continue;
+		if (r != 0) {
 			log_err("event=listen_failed listener=%s error=\"%s\"", u->text, err);
 			n += (size_t)snprintf(problems + n, n < cap ? cap - n : 0, "%s%s", n ? "; " : "", err);
 			continue;

@@ -1,11 +1,13 @@
 """Start, stop and configuration errors of the real binary."""
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import unittest
 
-from relaytest import RELAY_BIN, RelayTestCase, wait_until
+from relaytest import RELAY_BIN, SLOW, RelayTestCase, wait_until
 
 
 class ShutdownTest(RelayTestCase):
@@ -74,6 +76,57 @@ class ShutdownTest(RelayTestCase):
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("cannot bind udp://127.0.0.1:%d" % first.udp_port, proc.stderr)
         self.assertExit0(first)
+
+
+# Runs inside a network and mount namespace of its own: loopback up, IPv6
+# off, a private /run; starts the relay with built-in listen addresses and
+# reports what it logged once ready.
+NO_IPV6 = r"""
+import os, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+for conf in ("all", "lo"):
+    with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % conf, "w") as f:
+        f.write("1")
+subprocess.run(["mount", "-t", "tmpfs", "none", "/run"], check=True)
+relay_bin, config, log = sys.argv[1:4]
+with open(log, "wb") as err:
+    p = subprocess.Popen([relay_bin, "--config", config], stderr=err, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + float(sys.argv[4])
+    while time.monotonic() < deadline and p.poll() is None:
+        if b"event=ready" in open(log, "rb").read():
+            break
+        time.sleep(0.01)
+    p.terminate()
+    sys.exit(p.wait())
+"""
+
+
+class NoIPv6Test(RelayTestCase):
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"),
+                         "needs root, unshare and ip to make a host without IPv6")
+    def test_default_ipv6_listener_is_skipped_where_there_is_no_ipv6(self):
+        config = os.path.join(self.tmp, "relay.ini")
+        log = os.path.join(self.tmp, "relay.log")
+        with open(config, "w") as f:
+            f.write("[relay]\nupstream = file://%s/out\n[admin]\nsocket =\n"
+                    "[spectatord]\nadmin =\n" % self.tmp)
+        run = subprocess.run(["unshare", "-nm", sys.executable, "-c", NO_IPV6, RELAY_BIN, config,
+                              log, str(20 * SLOW)], capture_output=True, text=True, timeout=60)
+        with open(log) as f:
+            text = f.read()
+        self.assertEqual(run.returncode, 0, run.stderr + text)
+        self.assertIn("event=listen_skipped", text)
+        self.assertIn("udp://[::1]:1235", text)
+        self.assertIn("event=listen listener=udp://127.0.0.1:1235", text)
+        self.assertIn("event=ready", text)
+        # An address the operator wrote is not skipped: that is an error.
+        with open(config, "w") as f:
+            f.write("[relay]\nlisten = udp://[::1]:1235\nupstream = file://%s/out\n"
+                    "[admin]\nsocket =\n[spectatord]\nadmin =\n" % self.tmp)
+        run = subprocess.run(["unshare", "-nm", sys.executable, "-c", NO_IPV6, RELAY_BIN, config,
+                              log, str(20 * SLOW)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 1)
 
 
 class CheckConfigTest(RelayTestCase):
