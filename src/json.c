@@ -172,51 +172,124 @@ static void put_utf8(char **w, unsigned cp)
 	*w = o;
 }
 
+static int hex4(const char *p)
+{
+	int v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0'
+		      : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+		if (d < 0)
+			return -1; /* also stops at the closing quote and at NUL */
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* A string, validated before anything is written: the output is never longer
+ * than the escaped input (\uXXXX, six bytes, becomes at most three; a
+ * surrogate pair, twelve, becomes four), so the input span sizes it. The text
+ * comes from the network (SpectatorD's admin port, via resync), so a bad
+ * escape must fail rather than step over the closing quote. */
 static char *parse_string(struct reader *r)
 {
-	const char *s = ++r->p;
+	const char *s = r->p + 1;
 	size_t n = 0;
 
-	while (s[n] && s[n] != '"')
-		n += s[n] == '\\' && s[n + 1] ? 2 : 1;
-	if (!s[n])
-		return (char *)fail(r, "unterminated string");
+	for (;;) {
+		unsigned char c = (unsigned char)s[n];
+		if (c == '"')
+			break;
+		if (c == '\0')
+			return (char *)fail(r, "unterminated string");
+		if (c < 0x20)
+			return (char *)fail(r, "control character in string");
+		if (c != '\\') {
+			n++;
+			continue;
+		}
+		c = (unsigned char)s[n + 1];
+		if (c == 'u') {
+			if (hex4(s + n + 2) < 0)
+				return (char *)fail(r, "bad \\u escape");
+			n += 6;
+		} else if (c && strchr("\"\\/bfnrt", c)) {
+			n += 2;
+		} else {
+			return (char *)fail(r, "bad escape");
+		}
+	}
+
 	char *out = malloc(n + 1), *w = out;
 	if (!out)
 		return (char *)fail(r, "out of memory");
-	while (*r->p != '"') {
-		char c = *r->p++;
-		if (c != '\\') {
-			*w++ = c;
+	for (const char *p = s, *e = s + n; p < e;) {
+		if (*p != '\\') {
+			*w++ = *p++;
 			continue;
 		}
-		c = *r->p++;
-		switch (c) {
+		p++;
+		switch (*p++) {
 		case 'n': *w++ = '\n'; break;
 		case 't': *w++ = '\t'; break;
 		case 'r': *w++ = '\r'; break;
 		case 'b': *w++ = '\b'; break;
 		case 'f': *w++ = '\f'; break;
 		case 'u': {
-			unsigned cp = 0;
-			for (int i = 0; i < 4; i++) {
-				char h = *r->p;
-				if (!h) {
-					free(out);
-					return (char *)fail(r, "bad \\u escape");
+			unsigned cp = (unsigned)hex4(p);
+			p += 4;
+			if (cp >= 0xd800 && cp < 0xdc00 && p + 6 <= e && p[0] == '\\' && p[1] == 'u') {
+				int lo = hex4(p + 2);
+				if (lo >= 0xdc00 && lo < 0xe000) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned)lo - 0xdc00);
+					p += 6;
 				}
-				r->p++;
-				cp = cp * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
 			}
+			/* A lone surrogate has no UTF-8 form; NUL would cut
+			 * the string short and make it alias a shorter one. */
+			if ((cp >= 0xd800 && cp < 0xe000) || cp == 0)
+				cp = 0xfffd;
 			put_utf8(&w, cp);
 			break;
 		}
-		default: *w++ = c; break;
+		default: *w++ = p[-1]; break; /* '"', '\\' or '/' */
 		}
 	}
-	r->p++;
 	*w = '\0';
+	r->p = s + n + 1;
 	return out;
+}
+
+/* Past a number as JSON spells it, or NULL: strtod alone would also take
+ * "inf", "nan" and hex, none of which SpectatorD writes. */
+static const char *scan_number(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (*p == '.') {
+		if (*++p < '0' || *p > '9')
+			return NULL;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (*p < '0' || *p > '9')
+			return NULL;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return p;
 }
 
 static struct json *new_value(enum json_type t)
@@ -313,14 +386,17 @@ static struct json *parse_value(struct reader *r)
 			v = new_value(JSON_NULL);
 			r->p += 4;
 		} else {
-			char *end;
-			double d = strtod(r->p, &end);
-			if (end == r->p)
+			const char *end = scan_number(r->p);
+			if (!end)
 				return fail(r, "unexpected character");
 			v = new_value(JSON_NUMBER);
 			if (v) {
-				v->number = d;
+				v->number = strtod(r->p, NULL);
 				v->text = strndup(r->p, (size_t)(end - r->p));
+				if (!v->text) {
+					free(v);
+					v = NULL;
+				}
 			}
 			r->p = end;
 		}
