@@ -115,7 +115,8 @@ static void stats_extra(void *ctx, const char *group, char *buf, size_t cap, siz
 			  ", \"state\": \"%s\", \"up\": %s, \"pending_bytes\": %zu, "
 			  "\"pending_lines\": %zu%s",
 			  upstream_state_name(up), upstream_is_up(up) ? "true" : "false",
-			  up->queue.bytes, up->queue.lines, j.buf ? j.buf : "");
+			  up->queue.bytes + up->partial.len - up->partial.off, up->queue.lines,
+			  j.buf ? j.buf : "");
 	} else if (strcmp(group, "spectatord") == 0) {
 		jbuf_printf(&j, ", \"admin\": ");
 		jbuf_cstring(&j, d->resync.url.text);

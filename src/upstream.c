@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sockutil.h"
@@ -28,29 +29,56 @@ const char *upstream_state_name(const struct upstream *up)
 	return "?";
 }
 
-/* A file or stdout takes whole datagrams, blocking: a partial write retried
- * whole would repeat lines. Those upstreams are for people and tests. */
-static void make_blocking(int fd)
+/* stdout and file:// are byte streams: a write may take part of a datagram.
+ * They must never block the loop (a pipe nobody reads would stall the
+ * daemon, signals and admin included), so they are written without waiting
+ * and the rest of a datagram is kept in up->partial for the next try:
+ * resending it whole would repeat lines. A regular file never makes a write
+ * wait; a socket (journald's, under systemd) takes MSG_DONTWAIT per call;
+ * anything else (a pipe, a terminal) is reopened through /proc with
+ * O_NONBLOCK, a description of its own, so that the flag does not leak into
+ * whoever shares fd 1 (stderr under systemd, the shell on a terminal). */
+static int open_stdout(int *fd, int *out_fd, bool *stream_sock, char *err, size_t errlen)
 {
-	int flags = fcntl(fd, F_GETFL);
+	struct stat st;
 
-	if (flags >= 0 && (flags & O_NONBLOCK))
-		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	*fd = -1;
+	*out_fd = STDOUT_FILENO;
+	if (fstat(STDOUT_FILENO, &st) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "stdout: %s", strerror(e));
+		return -e;
+	}
+	if (S_ISREG(st.st_mode))
+		return 0;
+	if (S_ISSOCK(st.st_mode)) {
+		*stream_sock = true;
+		return 0;
+	}
+	*fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot reopen stdout without blocking: %s", strerror(e));
+		return -e;
+	}
+	*out_fd = *fd;
+	return 0;
 }
 
-static int open_target(const struct url *url, int *fd, int *out_fd, char *err, size_t errlen)
+static int open_target(const struct url *url, int *fd, int *out_fd, bool *stream_sock, char *err,
+		       size_t errlen)
 {
+	*stream_sock = false;
 	switch (url->kind) {
 	case URL_STDOUT:
-		*fd = -1;
-		*out_fd = STDOUT_FILENO;
-		make_blocking(*out_fd);
-		return 0;
+		return open_stdout(fd, out_fd, stream_sock, err, errlen);
 	case URL_FILE:
-		*fd = open(url->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		/* O_NONBLOCK matters for a FIFO only: regular files ignore it. */
+		*fd = open(url->path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
 		if (*fd < 0) {
 			int e = errno;
-			snprintf(err, errlen, "cannot open %s: %s", url->path, strerror(e));
+			snprintf(err, errlen, "cannot open %s: %s", url->path,
+				 e == ENXIO ? "a FIFO with no reader" : strerror(e));
 			return -e;
 		}
 		*out_fd = *fd;
@@ -89,13 +117,19 @@ int upstream_open(struct upstream *up, uv_loop_t *loop, const struct url *url, s
 	up->rl.burst = 5;
 	up->rl.interval_ms = 60000;
 	up->pull_buf = malloc(max_datagram);
-	if (!up->pull_buf) {
+	/* Streams keep the unwritten rest of one datagram (see open_stdout). */
+	up->partial.buf = malloc(max_datagram);
+	up->partial.cap = max_datagram;
+	if (!up->pull_buf || !up->partial.buf) {
+		free(up->pull_buf);
+		free(up->partial.buf);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	int r = open_target(url, &up->fd, &up->out_fd, err, errlen);
+	int r = open_target(url, &up->fd, &up->out_fd, &up->stream_sock, err, errlen);
 	if (r != 0) {
 		free(up->pull_buf);
+		free(up->partial.buf);
 		return r;
 	}
 	uv_check_init(loop, &up->check);
@@ -112,22 +146,9 @@ void upstream_set_source(struct upstream *up, const struct upstream_source *src)
  * Sending
  * ------------------------------------------------------------------------ */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int send_one(struct upstream *up, const char *buf, size_t len)
+/* Bytes taken (all of them, for datagrams; perhaps fewer, for streams), or
+ * -errno. */
+static ssize_t send_one(struct upstream *up, const char *buf, size_t len)
 {
 	ssize_t n;
 
@@ -140,11 +161,24 @@ static int send_one(struct upstream *up, const char *buf, size_t len)
 		n = send(up->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		break;
 	default:
-		return write_all(up->out_fd, buf, len);
+		do {
+			n = up->stream_sock ? send(up->out_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+					    : write(up->out_fd, buf, len);
+		} while (n < 0 && errno == EINTR);
+		break;
 	}
-	if (n < 0)
-		return -errno;
-	return 0;
+	return n < 0 ? -errno : n;
+}
+
+/* A stream took only the first `taken` bytes: keep the rest, to go first. */
+static void keep_rest(struct upstream *up, const char *buf, size_t len, size_t taken,
+		      size_t lines)
+{
+	up->partial.head = taken;
+	up->partial.len = len - taken;
+	up->partial.off = 0;
+	up->partial.lines = lines;
+	memcpy(up->partial.buf, buf + taken, up->partial.len);
 }
 
 static void delivered(struct upstream *up, size_t bytes, size_t lines)
@@ -192,7 +226,7 @@ static void writable_cb(uv_poll_t *h, int status, int events)
 
 static void wait_writable(struct upstream *up)
 {
-	if (up->poll || up->fd < 0)
+	if (up->poll)
 		return;
 	/* An unconnected unix datagram socket polls writable whenever its own
 	 * buffer has room, not when the peer's queue drains. Connecting it
@@ -203,7 +237,8 @@ static void wait_writable(struct upstream *up)
 	up->poll = malloc(sizeof(*up->poll));
 	if (!up->poll)
 		return; /* the next window's kick retries */
-	if (uv_poll_init(up->loop, up->poll, up->fd) != 0) {
+	/* A regular file cannot be polled, but never makes a write wait. */
+	if (uv_poll_init(up->loop, up->poll, up->out_fd) != 0) {
 		free(up->poll);
 		up->poll = NULL;
 		return;
@@ -243,10 +278,28 @@ static void drop_head(struct upstream *up)
 	dgram_free(up->pool, d);
 }
 
+/* The rest of a stream's datagram: 0 once it is all out, or -errno. */
+static int finish_partial(struct upstream *up)
+{
+	while (up->partial.len) {
+		ssize_t n = send_one(up, up->partial.buf + up->partial.off,
+				     up->partial.len - up->partial.off);
+		if (n < 0)
+			return (int)n;
+		up->partial.off += (size_t)n;
+		if (up->partial.off == up->partial.len) {
+			delivered(up, up->partial.head + up->partial.len, up->partial.lines);
+			up->partial.len = up->partial.off = 0;
+		}
+	}
+	return 0;
+}
+
 /* Sends until everything is out, the peer is full, or it is gone. */
 static void pump(struct upstream *up)
 {
 	struct packer pk;
+	int r;
 
 	if (up->state != UPSTREAM_UP)
 		goto out;
@@ -254,19 +307,28 @@ static void pump(struct upstream *up)
 		failed(up, -errno);
 		goto out;
 	}
+	if ((r = finish_partial(up)) != 0) {
+		failed(up, r);
+		goto out;
+	}
 	packer_init(&pk, up->pull_buf, up->max_datagram);
 	for (;;) {
 		struct dgram *d = up->queue.head;
-		int r;
+		ssize_t n;
 
 		if (d) {
-			r = send_one(up, d->data, d->len);
-			if (r == 0) {
-				delivered(up, d->len, d->lines);
+			n = send_one(up, d->data, d->len);
+			if (n >= 0) {
+				if ((size_t)n < d->len)
+					keep_rest(up, d->data, d->len, (size_t)n, d->lines);
+				else
+					delivered(up, d->len, d->lines);
 				dgram_free(up->pool, dgram_queue_pop(&up->queue));
+				if (up->partial.len)
+					break; /* the stream is full */
 				continue;
 			}
-			if (r == -EMSGSIZE) { /* cannot ever go: do not retry it forever */
+			if (n == -EMSGSIZE) { /* cannot ever go: do not retry it forever */
 				up->stats->upstream_errors++;
 				drop_head(up);
 				continue;
@@ -275,12 +337,16 @@ static void pump(struct upstream *up)
 			packer_reset(&pk);
 			if (!up->source.next(up->source.ctx, &pk))
 				break;
-			r = send_one(up, pk.buf, pk.len);
-			if (r == 0) {
+			n = send_one(up, pk.buf, pk.len);
+			if (n >= 0) {
+				if ((size_t)n < pk.len) {
+					keep_rest(up, pk.buf, pk.len, (size_t)n, pk.lines);
+					break;
+				}
 				delivered(up, pk.len, pk.lines);
 				continue;
 			}
-			if (r == -EMSGSIZE) {
+			if (n == -EMSGSIZE) {
 				up->stats->upstream_errors++;
 				up->stats->dropped_upstream += pk.lines;
 				continue;
@@ -289,8 +355,13 @@ static void pump(struct upstream *up)
 		} else {
 			break;
 		}
-		failed(up, r);
+		failed(up, (int)n);
 		break;
+	}
+	/* A stream that took part of a datagram is full for now. */
+	if (up->partial.len && up->state == UPSTREAM_UP) {
+		up->state = UPSTREAM_BLOCKED;
+		wait_writable(up);
 	}
 out:
 	if (up->queue.count == 0 || up->state != UPSTREAM_UP)
@@ -319,7 +390,25 @@ void upstream_kick(struct upstream *up)
 
 bool upstream_idle(const struct upstream *up)
 {
-	return up->queue.count == 0;
+	return up->queue.count == 0 && up->partial.len == 0;
+}
+
+/* The rest of a stream's datagram can go nowhere else (the stream is being
+ * closed or replaced, and the rest alone would start with a torn line): the
+ * lines it finished count as forwarded, the others as dropped. */
+static void drop_partial(struct upstream *up)
+{
+	const char *p = up->partial.buf + up->partial.off, *end = up->partial.buf + up->partial.len;
+	size_t unfinished = 0;
+
+	while ((p = memchr(p, '\n', (size_t)(end - p)))) {
+		unfinished++;
+		p++;
+	}
+	up->stats->forwarded_bytes += up->partial.head + up->partial.off;
+	up->stats->forwarded_lines += up->partial.lines - unfinished;
+	up->stats->dropped_upstream += unfinished;
+	up->partial.len = up->partial.off = up->partial.lines = 0;
 }
 
 int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_datagram,
@@ -334,15 +423,28 @@ int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_
 		up->pull_buf = b;
 		up->max_datagram = max_datagram;
 	}
+	if (max_datagram > up->partial.cap) { /* never shrunk: it may hold a rest */
+		char *b = realloc(up->partial.buf, max_datagram);
+		if (!b) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		up->partial.buf = b;
+		up->partial.cap = max_datagram;
+	}
 	up->max_pending_bytes = max_pending_bytes;
 	while (up->queue.bytes > up->max_pending_bytes)
 		drop_head(up);
 	if (strcmp(url->text, up->url.text) != 0) {
 		int fd, out_fd;
-		int r = open_target(url, &fd, &out_fd, err, errlen);
+		bool stream_sock;
+		int r = open_target(url, &fd, &out_fd, &stream_sock, err, errlen);
 		if (r != 0)
 			return r;
 		stop_poll(up);
+		if (up->partial.len)
+			drop_partial(up);
+		up->stream_sock = stream_sock;
 		if (up->fd >= 0)
 			close(up->fd);
 		up->fd = fd;
@@ -368,6 +470,8 @@ void upstream_close(struct upstream *up, void (*cb)(struct upstream *up))
 	up->closed_cb = cb;
 	while (up->queue.count)
 		drop_head(up);
+	if (up->partial.len)
+		drop_partial(up);
 	stop_poll(up);
 	if (up->fd >= 0) {
 		close(up->fd);
@@ -375,6 +479,8 @@ void upstream_close(struct upstream *up, void (*cb)(struct upstream *up))
 	}
 	free(up->pull_buf);
 	up->pull_buf = NULL;
+	free(up->partial.buf);
+	up->partial.buf = NULL;
 	up->pending_closes++;
 	uv_close((uv_handle_t *)&up->check, check_close_cb);
 }

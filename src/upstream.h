@@ -21,7 +21,9 @@
  * udp: a connected socket, so that ICMP port-unreachable surfaces as
  * ECONNREFUSED; an empty probe datagram (SpectatorD ignores those) goes first
  * in each burst, so that a vanished peer is noticed before data is lost.
- * file and stdout: every line written as is, for people and tests. */
+ * file and stdout: every line written as is, for people and tests. They are
+ * streams: never written in a way that could block the loop, and a datagram
+ * a stream took only part of is finished before anything else goes. */
 #ifndef RELAY_UPSTREAM_H
 #define RELAY_UPSTREAM_H
 
@@ -52,14 +54,22 @@ struct upstream {
 	struct stats *stats;
 	struct dgram_pool *pool;     /* borrowed; buffers return to it */
 	struct url url;
-	int fd;                      /* owned; -1 for stdout's borrowed 1 */
-	int out_fd;                  /* where bytes go: fd, or 1 for stdout */
+	int fd;                      /* owned, or -1 when stdout is used as it is */
+	int out_fd;                  /* where bytes go: fd, or a borrowed 1 (stdout) */
 	uv_poll_t *poll;             /* writable wakeup; heap, freed in its close callback */
 	uv_check_t check;            /* sends the queue once per loop iteration */
 	struct dgram_queue queue;
 	size_t max_pending_bytes;
 	struct upstream_source source;
 	char *pull_buf;              /* owned: one datagram for the source */
+	struct {                     /* streams: the rest of a datagram */
+		char *buf;           /* owned, cap bytes */
+		size_t cap;
+		size_t head;         /* bytes of the datagram taken before the rest */
+		size_t len, off;     /* bytes of the rest, and of those taken since */
+		size_t lines;        /* the datagram's */
+	} partial;
+	bool stream_sock;            /* stdout is a socket: send(MSG_DONTWAIT) */
 	size_t max_datagram;
 	enum upstream_state state;
 	bool outage;                 /* down since the last datagram that got through */

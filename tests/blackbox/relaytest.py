@@ -245,13 +245,15 @@ class Relay:
                     f.write("%s = %s\n" % (k, v))
                 f.write("\n")
 
-    def start(self, wait=True, pass_fds=(), wrapper=()):
+    def start(self, wait=True, pass_fds=(), wrapper=(), stdout=None):
         """Starts the binary; wrapper is a command that execs it (its
-        arguments follow the wrapper's)."""
+        arguments follow the wrapper's). stdout: a file descriptor to give
+        it instead of the file stdout_path."""
         self._stderr = open(self.stderr_path, "ab")
         self._stdout = open(self.stdout_path, "ab")
         self.proc = subprocess.Popen(list(wrapper) + [RELAY_BIN, "--config", self.config_path] +
-                                     self.extra_args, stdout=self._stdout, stderr=self._stderr,
+                                     self.extra_args, stderr=self._stderr,
+                                     stdout=self._stdout if stdout is None else stdout,
                                      env=self.env, pass_fds=pass_fds)
         if wait:
             self.wait_ready()

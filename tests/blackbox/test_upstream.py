@@ -197,5 +197,61 @@ class UpstreamFaultTest(RelayTestCase):
         self.assertEqual(up.sums("c"), {"pt.ctr": n})
 
 
+class StreamUpstreamTest(RelayTestCase):
+    """stdout as a pipe whose reader stalls: the loop must go on (signals,
+    admin, ingest), and what the pipe takes later is whole and exact."""
+
+    N = 20000  # distinct counters: about 600 KiB of lines, ten pipes' worth
+
+    def relay_on_pipe(self, **config):
+        rfd, wfd = os.pipe()
+        self.addCleanup(os.close, rfd)
+        relay = self.relay("stdout", start=False, config=config)
+        relay.start(stdout=wfd)
+        os.close(wfd)
+        return relay, rfd
+
+    def send_counters(self, relay):
+        for start in range(0, self.N, 50):
+            relay.send_unix("\n".join("c:pipe.ctr,i=%d:1" % i
+                                      for i in range(start, start + 50)))
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == self.N,
+                   message="all lines received")
+
+    def test_stalled_reader_blocks_nothing_and_loses_nothing(self):
+        relay, rfd = self.relay_on_pipe(relay={"window": "100ms"})
+        self.send_counters(relay)
+        # The admin socket answers while the pipe is full.
+        wait_until(lambda: relay.admin("stats")["upstream"]["state"] == "blocked",
+                   message="upstream blocked on the full pipe")
+        data = b""
+        deadline = time.monotonic() + 20 * SLOW
+        while data.count(b"\n") < self.N and time.monotonic() < deadline:
+            data += os.read(rfd, 1 << 16)
+        self.assertExit0(relay)
+        lines = data.decode().split("\n")
+        self.assertEqual(lines[-1], "")  # no torn line
+        self.assertEqual(sorted(lines[:-1]),
+                         sorted("c:pipe.ctr,i=%d:1" % i for i in range(self.N)))
+
+    def test_sigterm_while_stalled_ends_within_shutdown_timeout(self):
+        relay, rfd = self.relay_on_pipe(relay={"window": "100ms", "shutdown_timeout": "1s"})
+        self.send_counters(relay)
+        wait_until(lambda: relay.admin("stats")["upstream"]["state"] == "blocked",
+                   message="upstream blocked on the full pipe")
+        self.assertEqual(relay.stop(timeout=10), 0)
+        data = b""
+        while True:
+            chunk = os.read(rfd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        # Every line is either whole in the pipe or counted as dropped; the
+        # line being written when time ran out is cut short, and counted.
+        whole = data.count(b"\n")
+        self.assertGreater(dropped(relay), 0)
+        self.assertEqual(whole + dropped(relay), self.N)
+
+
 if __name__ == "__main__":
     unittest.main()
