@@ -65,20 +65,15 @@ int agg_ages_init(struct agg_ages *a, size_t limit)
 {
 	a->limit = limit;
 	a->remote_limit = 0;
-	a->tracking = false;
-	if (keytab_init(&a->kt, 0, AGES_KEY_LIMIT) != 0)
-		return -ENOMEM;
-	if (keytab_init(&a->since, 0, AGES_KEY_LIMIT) != 0) {
-		keytab_deinit(&a->kt);
-		return -ENOMEM;
-	}
-	return 0;
+	a->remote_known = false;
+	a->epoch = 1;
+	a->mark_epoch = 1;
+	return keytab_init(&a->kt, sizeof(uint64_t), AGES_KEY_LIMIT) != 0 ? -ENOMEM : 0;
 }
 
 void agg_ages_deinit(struct agg_ages *a)
 {
 	keytab_deinit(&a->kt);
-	keytab_deinit(&a->since);
 }
 
 static void merge(enum meter_type type, struct agg_value *v, const struct sample *s, double now)
@@ -125,21 +120,20 @@ uint64_t agg_key_hash(const struct sample *s)
 }
 
 /* An age gauge id goes through the set: known ids pass, new ones take a
- * slot while there is one. Returns whether it may be forwarded, and sets
- * *added when it took a slot. */
+ * slot while there is one; either way the id is stamped with this window.
+ * Returns whether it may be forwarded, and sets *added when it took a slot. */
 static bool admit_age(struct agg_ages *ages, uint64_t h, const struct sample *s, bool *added)
 {
-	struct keytab_entry *ae;
+	struct keytab_entry *ae = keytab_find(&ages->kt, h, 'A', s->id, s->id_len);
 
 	*added = false;
-	if (keytab_find(&ages->kt, h, 'A', s->id, s->id_len))
-		return true;
-	if (ages->kt.count >= agg_ages_limit(ages) ||
-	    keytab_insert(&ages->kt, h, 'A', s->id, s->id_len, &ae) != 0)
-		return false;
-	*added = true;
-	if (ages->tracking && !keytab_find(&ages->since, h, 'A', s->id, s->id_len))
-		(void)keytab_insert(&ages->since, h, 'A', s->id, s->id_len, &ae);
+	if (!ae) {
+		if (ages->kt.count >= agg_ages_limit(ages) ||
+		    keytab_insert(&ages->kt, h, 'A', s->id, s->id_len, &ae) != 0)
+			return false;
+		*added = true;
+	}
+	*(uint64_t *)keytab_val(ae) = ages->epoch;
 	return true;
 }
 
@@ -218,7 +212,7 @@ size_t agg_table_pending(const struct agg_table *t, size_t pos)
 
 size_t agg_ages_limit(const struct agg_ages *a)
 {
-	return a->remote_limit && a->remote_limit < a->limit ? a->remote_limit : a->limit;
+	return a->remote_known ? a->remote_limit : a->limit;
 }
 
 size_t agg_ages_count(const struct agg_ages *a)
@@ -233,55 +227,54 @@ bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len)
 
 int agg_ages_forget(struct agg_ages *a, const char *id, size_t len)
 {
-	uint64_t h = keytab_hash('A', id, len);
-
-	(void)keytab_remove(&a->since, h, 'A', id, len);
-	return keytab_remove(&a->kt, h, 'A', id, len);
+	return keytab_remove(&a->kt, keytab_hash('A', id, len), 'A', id, len);
 }
 
 void agg_ages_forget_all(struct agg_ages *a)
 {
 	keytab_clear(&a->kt);
-	keytab_clear(&a->since);
 }
 
 void agg_ages_mark(struct agg_ages *a)
 {
-	keytab_clear(&a->since);
-	a->tracking = true;
+	a->mark_epoch = a->epoch;
 }
 
-void agg_ages_unmark(struct agg_ages *a)
-{
-	keytab_clear(&a->since);
-	a->tracking = false;
-}
+/* Windows before the mark whose lines may not have reached SpectatorD when
+ * it answers: the one being delivered at the mark, and the one before it,
+ * whose last datagrams may still sit in a socket buffer or in SpectatorD's
+ * queue. (The open window at the mark, and later ones, are newer still.) */
+#define AGES_IN_FLIGHT_WINDOWS 2
 
 int agg_ages_replace(struct agg_ages *a, const struct agg_id *ids, size_t n)
 {
 	struct keytab fresh;
-	struct keytab_entry *e;
+	struct keytab_entry *e, *f;
 	size_t pos = 0;
 
-	if (keytab_init(&fresh, 0, AGES_KEY_LIMIT) != 0)
+	if (keytab_init(&fresh, sizeof(uint64_t), AGES_KEY_LIMIT) != 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t h = keytab_hash('A', ids[i].id, ids[i].len);
 		if (!keytab_find(&fresh, h, 'A', ids[i].id, ids[i].len) &&
-		    keytab_insert(&fresh, h, 'A', ids[i].id, ids[i].len, &e) != 0)
-			goto fail;
+		    keytab_insert(&fresh, h, 'A', ids[i].id, ids[i].len, &f) != 0)
+			goto fail; /* stamped 0: only SpectatorD has sent it */
 	}
-	while ((e = keytab_next(&a->since, &pos))) {
-		const char *id = keytab_key(&a->since, e);
+	/* Ours stay when SpectatorD has them too, or when they may still be on
+	 * their way there; their stamps carry over. */
+	while ((e = keytab_next(&a->kt, &pos))) {
+		uint64_t seen = *(uint64_t *)keytab_val(e);
+		const char *id = keytab_key(&a->kt, e);
 		uint64_t h = keytab_hash('A', id, e->key_len);
-		struct keytab_entry *f;
-		if (!keytab_find(&fresh, h, 'A', id, e->key_len) &&
-		    keytab_insert(&fresh, h, 'A', id, e->key_len, &f) != 0)
+		bool in_flight = seen && seen + AGES_IN_FLIGHT_WINDOWS >= a->mark_epoch;
+		f = keytab_find(&fresh, h, 'A', id, e->key_len);
+		if (!f && in_flight && keytab_insert(&fresh, h, 'A', id, e->key_len, &f) != 0)
 			goto fail;
+		if (f)
+			*(uint64_t *)keytab_val(f) = seen;
 	}
 	keytab_deinit(&a->kt);
 	a->kt = fresh;
-	agg_ages_unmark(a);
 	return 0;
 fail:
 	keytab_deinit(&fresh);

@@ -48,11 +48,14 @@ struct agg_table {
 };
 
 struct agg_ages {
-	struct keytab kt;     /* kind 'A', bytes = canonical id; no record */
+	struct keytab kt;     /* kind 'A', bytes = canonical id; value: the
+				 window (epoch) the id was last recorded in, 0
+				 if only SpectatorD has sent it */
 	size_t limit;         /* [limits] age_gauge_limit */
-	size_t remote_limit;  /* SpectatorD's own limit when known, else 0 */
-	bool tracking;        /* between agg_ages_mark() and agg_ages_replace() */
-	struct keytab since;  /* ids admitted while tracking */
+	size_t remote_limit;  /* SpectatorD's own limit, when remote_known */
+	bool remote_known;
+	uint64_t epoch;       /* the open window's number, from 1 */
+	uint64_t mark_epoch;  /* epoch at agg_ages_mark() */
 };
 
 /* Both return 0 or -ENOMEM. */
@@ -97,17 +100,25 @@ bool agg_entry_emits(const struct keytab_entry *e);
 size_t agg_table_pending(const struct agg_table *t, size_t pos);
 
 size_t agg_ages_count(const struct agg_ages *a);
-/* The limit in force: the configured one, or SpectatorD's if lower. */
+/* The limit in force: SpectatorD's own once it is known (the set then holds
+ * every id SpectatorD holds, its own and other writers' included), else the
+ * configured one. */
 size_t agg_ages_limit(const struct agg_ages *a);
+/* A window closed: ids recorded from now on belong to the next one. */
+static inline void agg_ages_next_window(struct agg_ages *a)
+{
+	a->epoch++;
+}
 bool agg_ages_contains(const struct agg_ages *a, const char *id, size_t len);
 /* Frees one slot. Returns 0 or -ENOENT. */
 int agg_ages_forget(struct agg_ages *a, const char *id, size_t len);
 void agg_ages_forget_all(struct agg_ages *a);
 
 /* Resynchronising with SpectatorD's own set (docs/protocol.md 12.4):
- * agg_ages_mark() starts remembering the ids admitted from now on (they may
- * not have reached SpectatorD when it answers); agg_ages_replace() then
- * makes the set SpectatorD's ids plus those, and stops remembering. ids is
+ * agg_ages_mark() when the request goes out; agg_ages_replace() with the
+ * answer makes the set SpectatorD's ids plus ours that may not have reached
+ * it yet: those recorded since the mark, or in the windows just before it
+ * (still in the relay, in a socket buffer, or in SpectatorD's queue). ids is
  * an array of n canonical ids, borrowed for the call. Returns 0 or -ENOMEM
  * (then the set is unchanged). */
 void agg_ages_mark(struct agg_ages *a);
@@ -116,6 +127,5 @@ struct agg_id {
 	size_t len;
 };
 int agg_ages_replace(struct agg_ages *a, const struct agg_id *ids, size_t n);
-void agg_ages_unmark(struct agg_ages *a);
 
 #endif

@@ -287,6 +287,14 @@ static void close_all(struct daemon *d)
 	}
 }
 
+static void upstream_recovered(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	if (d->started & HAVE_RESYNC) /* not while shutting down */
+		resync_now(&d->resync);
+}
+
 static bool delivered(struct daemon *d)
 {
 	return window_delivered(&d->window) && upstream_idle(&d->upstream);
@@ -454,6 +462,8 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	resync_start(&d->resync, &d->loop, &cfg->spectatord_admin, cfg->resync_interval_ms,
 		     &d->window.ages, &d->ingest.ps, &d->stats);
 	d->started |= HAVE_RESYNC;
+	d->upstream.recovered = upstream_recovered;
+	d->upstream.recovered_ctx = d;
 
 	if (cfg->admin_socket[0]) {
 		r = admin_start(&d->admin, d, err, errlen);

@@ -37,7 +37,14 @@ static void drop_connection(struct resync *r)
 		uv_close((uv_handle_t *)r->tcp, tcp_closed_cb);
 		r->tcp = NULL;
 	}
-	r->len = 0;
+}
+
+/* A reply can be tens of MiB; between requests (30 s apart) it is not kept. */
+static void release_reply(struct resync *r)
+{
+	free(r->reply);
+	r->reply = NULL;
+	r->len = r->cap = r->next_scan = 0;
 }
 
 static void failed(struct resync *r, const char *why)
@@ -45,7 +52,7 @@ static void failed(struct resync *r, const char *why)
 	bool first = r->last_error[0] == '\0';
 
 	drop_connection(r);
-	agg_ages_unmark(r->ages);
+	release_reply(r);
 	r->stats->spectatord_resync_failures++;
 	snprintf(r->last_error, sizeof(r->last_error), "%s %s: %s", r->url.text, r->path, why);
 	/* Once per run of failures: SpectatorD may well be down for a while. */
@@ -79,12 +86,16 @@ static char *body_of(struct resync *r, const char **why)
 	return end + 4;
 }
 
+/* SpectatorD's limit is an int; anything else is not SpectatorD's answer. */
+#define RESYNC_MAX_LIMIT 1e9
+
 static bool read_config(struct resync *r, const char *body)
 {
 	char err[128];
 	struct json *doc = json_parse(body, err, sizeof(err));
 	const struct json *limit = doc ? json_get(doc, "age_gauge_limit") : NULL;
-	bool ok = limit && limit->type == JSON_NUMBER && limit->number >= 0;
+	bool ok = limit && limit->type == JSON_NUMBER && limit->number >= 0 &&
+		  limit->number <= RESYNC_MAX_LIMIT && limit->number == (double)(size_t)limit->number;
 
 	if (ok)
 		r->remote_limit = (size_t)limit->number;
@@ -92,18 +103,23 @@ static bool read_config(struct resync *r, const char *body)
 	return ok;
 }
 
-/* Appends "key=value" for each tag of an /metrics entry to line. */
-static bool append_tags(const struct json *tags, char *line, size_t cap, size_t *n)
+/* "A:name,k=v,...:0" for one /metrics entry, into line; false when the
+ * entry is not shaped like SpectatorD's. */
+static bool entry_line(const struct json *e, struct jbuf *line)
 {
+	const struct json *name = json_get(e, "name"), *tags = json_get(e, "tags");
+
+	line->len = 0;
+	if (!name || name->type != JSON_STRING || (tags && tags->type != JSON_OBJECT))
+		return false;
+	jbuf_printf(line, "A:%s", name->text);
 	for (const struct json *t = tags ? tags->child : NULL; t; t = t->next) {
-		if (t->type != JSON_STRING || !t->key)
+		if (t->type != JSON_STRING)
 			return false;
-		int m = snprintf(line + *n, cap - *n, ",%s=%s", t->key, t->text);
-		if (m < 0 || (size_t)m >= cap - *n)
-			return false;
-		*n += (size_t)m;
+		jbuf_printf(line, ",%s=%s", t->key, t->text);
 	}
-	return true;
+	jbuf_printf(line, ":0");
+	return !line->failed;
 }
 
 static bool read_metrics(struct resync *r, const char *body)
@@ -130,20 +146,13 @@ static bool read_metrics(struct resync *r, const char *body)
 	struct agg_id *ids = calloc(n ? n : 1, sizeof(*ids));
 	size_t *off = calloc(n ? n : 1, sizeof(*off));
 	char *arena = NULL;
+	struct jbuf line;
 	bool ok = ids && off;
+	jbuf_init(&line);
 	for (const struct json *e = list->child; ok && e; e = e->next, i++) {
-		const struct json *name = json_get(e, "name");
-		char line[4096];
-		size_t len = 0;
 		struct sample s;
-		int m = snprintf(line, sizeof(line), "A:%s", name && name->text ? name->text : "");
-		if (m > 0 && (size_t)m < sizeof(line))
-			len = (size_t)m;
-		bool parsed = len > 2 && append_tags(json_get(e, "tags"), line, sizeof(line) - 2, &len);
-		if (parsed) {
-			memcpy(line + len, ":0", 2);
-			parsed = proto_parse_line(r->ps, line, len + 2, &s) == REJECT_NONE;
-		}
+		bool parsed = entry_line(e, &line) &&
+			      proto_parse_line(r->ps, line.buf, line.len, &s) == REJECT_NONE;
 		/* An id the relay would refuse (another writer's) still holds one
 		 * of SpectatorD's slots: keep its place with a unique stand-in. */
 		char standin[32];
@@ -165,6 +174,7 @@ static bool read_metrics(struct resync *r, const char *body)
 		ids[i].len = id_len;
 		bytes += id_len;
 	}
+	jbuf_free(&line);
 	json_free(list);
 	if (ok) {
 		for (size_t k = 0; k < n; k++)
@@ -173,6 +183,7 @@ static bool read_metrics(struct resync *r, const char *body)
 		ok = agg_ages_replace(r->ages, ids, n) == 0;
 		if (ok) {
 			r->ages->remote_limit = r->remote_limit;
+			r->ages->remote_known = true;
 			if (agg_ages_count(r->ages) != before)
 				log_info("event=age_gauge_resync spectatord_ids=%zu before=%zu after=%zu "
 					 "limit=%zu",
@@ -193,10 +204,12 @@ static void finished(struct resync *r)
 
 	drop_connection(r);
 	if (body && strcmp(path, "/config") == 0 && read_config(r, body)) {
+		release_reply(r);
 		begin(r, "/metrics");
 		return;
 	}
 	if (body && strcmp(path, "/metrics") == 0 && read_metrics(r, body)) {
+		release_reply(r);
 		r->stats->spectatord_resyncs++;
 		if (r->last_error[0])
 			log_info("event=age_gauge_resync_ok spectatord=%s", r->url.text);
@@ -211,14 +224,32 @@ static void finished(struct resync *r)
  * One request
  * ------------------------------------------------------------------------ */
 
+/* SpectatorD writes /metrics with age_gauges first and every other meter
+ * after: once that list is complete, the rest (up to hundreds of MiB on a
+ * busy host) need not be read. Looked for each time the reply has doubled,
+ * so that the scans cost no more than the reading. */
+static bool has_age_gauges(struct resync *r)
+{
+	const char *why, *text;
+	size_t len;
+
+	if (strcmp(r->path, "/metrics") != 0 || r->len < r->next_scan)
+		return false;
+	r->next_scan = r->len * 2;
+	char *body = body_of(r, &why);
+	return body && json_member_text(body, "age_gauges", &text, &len) == 0;
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct resync *r = h->data;
 
 	(void)suggested;
-	if (r->cap - r->len < 65536 + 1 && r->cap < RESYNC_MAX_REPLY + 1) {
+	if (r->cap - r->len < 65536 && r->cap < RESYNC_MAX_REPLY) {
 		size_t cap = r->cap ? r->cap * 2 : 1 << 16;
-		char *b = realloc(r->reply, cap + 1);
+		if (cap > RESYNC_MAX_REPLY)
+			cap = RESYNC_MAX_REPLY;
+		char *b = realloc(r->reply, cap + 1); /* + 1: body_of()'s NUL */
 		if (b) {
 			r->reply = b;
 			r->cap = cap;
@@ -238,8 +269,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		failed(r, uv_strerror((int)nread));
 	} else {
 		r->len += (size_t)nread;
-		if (r->len >= RESYNC_MAX_REPLY)
-			failed(r, "reply larger than 64 MiB");
+		if (has_age_gauges(r))
+			finished(r);
+		else if (r->len >= RESYNC_MAX_REPLY)
+			failed(r, "no complete age_gauges list in the first 64 MiB");
 	}
 }
 
@@ -305,6 +338,12 @@ static void period_cb(uv_timer_t *t)
 	begin(r, "/config");
 }
 
+void resync_now(struct resync *r)
+{
+	if (!r->path && r->url.text[0])
+		uv_timer_start(&r->period, period_cb, 0, r->interval_ms);
+}
+
 /* ------------------------------------------------------------------------
  * Life cycle
  * ------------------------------------------------------------------------ */
@@ -334,7 +373,7 @@ void resync_reconfigure(struct resync *r, const struct url *url, uint64_t interv
 		return;
 	if (r->path) {
 		drop_connection(r);
-		agg_ages_unmark(r->ages);
+		release_reply(r);
 		r->path = NULL;
 	}
 	r->url = *url;
@@ -343,6 +382,7 @@ void resync_reconfigure(struct resync *r, const struct url *url, uint64_t interv
 	if (!url->text[0]) {
 		uv_timer_stop(&r->period);
 		r->ages->remote_limit = 0;
+		r->ages->remote_known = false;
 		return;
 	}
 	uv_timer_start(&r->period, period_cb, 0, interval_ms);
@@ -357,10 +397,8 @@ void resync_close(struct resync *r, void (*cb)(struct resync *r))
 {
 	r->closed_cb = cb;
 	drop_connection(r);
+	release_reply(r);
 	r->pending_closes += 2;
 	uv_close((uv_handle_t *)&r->period, timer_closed_cb);
 	uv_close((uv_handle_t *)&r->deadline, timer_closed_cb);
-	free(r->reply);
-	r->reply = NULL;
-	r->len = r->cap = 0;
 }

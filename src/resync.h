@@ -9,10 +9,11 @@
  *     GET /metrics   age_gauges: every id it holds, its own and other
  *                    writers' included
  *
- * and makes its set those ids, plus the ids it admitted since it asked (they
- * may not have reached SpectatorD yet), and its limit the lower of its own
- * and SpectatorD's. A SpectatorD restart (its set emptied) and an admin
- * DELETE then free slots without anyone telling the relay.
+ * and makes its set those ids, plus its own that may not have reached
+ * SpectatorD yet (agg_ages_replace()), and its limit SpectatorD's. A
+ * SpectatorD restart (its set emptied) and an admin DELETE then free slots
+ * without anyone telling the relay. The end of an upstream outage, often a
+ * restart, starts a resync at once.
  *
  * HTTP/1.0 over a loopback TCP connection, with a deadline; a failure is
  * counted and the set kept as it is. */
@@ -45,8 +46,9 @@ struct resync {
 	uv_connect_t connect_req;
 	uv_write_t write_req;
 	const char *path;            /* the request under way: "/config" or "/metrics" */
-	char *reply;                 /* owned: the response so far */
+	char *reply;                 /* owned, during a request: the response so far */
 	size_t len, cap;
+	size_t next_scan;            /* reply length at which to look for the end */
 	size_t remote_limit;         /* from /config, for the /metrics step */
 	char last_error[128];
 	int pending_closes;
@@ -57,6 +59,10 @@ struct resync {
  * means none: nothing is started. */
 void resync_start(struct resync *r, uv_loop_t *loop, const struct url *url, uint64_t interval_ms,
 		  struct agg_ages *ages, struct proto_parser *ps, struct stats *stats);
+
+/* Starts a resync now, unless one is under way or there is no address: for
+ * when SpectatorD may just have restarted with an empty set. */
+void resync_now(struct resync *r);
 
 /* Applies a reload's address and interval. */
 void resync_reconfigure(struct resync *r, const struct url *url, uint64_t interval_ms);

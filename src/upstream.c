@@ -189,6 +189,8 @@ static void delivered(struct upstream *up, size_t bytes, size_t lines)
 	if (up->outage) {
 		up->outage = false;
 		log_info("event=upstream_up upstream=%s", up->url.text);
+		if (up->recovered)
+			up->recovered(up->recovered_ctx);
 	}
 	up->last_error = 0;
 }

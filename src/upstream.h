@@ -75,6 +75,8 @@ struct upstream {
 	bool outage;                 /* down since the last datagram that got through */
 	int last_error;              /* negative errno of the last failure, or 0 */
 	struct log_ratelimit rl;
+	void (*recovered)(void *ctx); /* an outage ended: SpectatorD may have restarted */
+	void *recovered_ctx;
 	int pending_closes;
 	void (*closed_cb)(struct upstream *up);
 };

@@ -133,6 +133,7 @@ bool window_flush(struct window *w)
 	struct agg_table *t = w->closed;
 	w->closed = w->open;
 	w->open = t;
+	agg_ages_next_window(&w->ages);
 	w->cursor = 0;
 	w->undo_cursor = 0;
 	w->undo_lines = 0;

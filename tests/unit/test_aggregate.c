@@ -221,32 +221,92 @@ START_TEST(age_gauge_limit_outlives_windows)
 }
 END_TEST
 
-START_TEST(resync_keeps_what_was_admitted_meanwhile)
+/* One window: the table is delivered and cleared, the set moves on. */
+static void close_window(struct agg_table *t, struct agg_ages *ages)
+{
+	agg_table_clear(t);
+	agg_ages_next_window(ages);
+}
+
+START_TEST(resync_keeps_what_may_be_in_flight)
 {
 	struct agg_table t;
 	struct agg_ages ages;
 
 	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
-	ck_assert_int_eq(agg_ages_init(&ages, 3), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 1000), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:old:1", 0), REJECT_NONE);
-	agg_ages_mark(&ages); /* the request goes out */
+	ck_assert_int_eq(rec(&t, &ages, "A:shared:1", 0), REJECT_NONE);
+	for (int i = 0; i < 3; i++)
+		close_window(&t, &ages);
+	/* Two windows back: possibly still queued at SpectatorD. */
+	ck_assert_int_eq(rec(&t, &ages, "A:recent:1", 0), REJECT_NONE);
+	close_window(&t, &ages);
+	close_window(&t, &ages);
+	/* In the open window when the request goes out, and meanwhile. */
+	ck_assert_int_eq(rec(&t, &ages, "A:open:1", 0), REJECT_NONE);
+	agg_ages_mark(&ages);
+	close_window(&t, &ages);
 	ck_assert_int_eq(rec(&t, &ages, "A:meanwhile:1", 0), REJECT_NONE);
-	/* SpectatorD answers: it has "theirs" and no longer "old". */
-	struct agg_id ids[] = { { "theirs", 6 }, { "uptime", 6 } };
-	ck_assert_int_eq(agg_ages_replace(&ages, ids, 2), 0);
-	ck_assert_uint_eq(agg_ages_count(&ages), 3);
-	ck_assert(agg_ages_contains(&ages, "meanwhile", 9));
+
+	/* SpectatorD answers with none of ours but "shared". */
+	struct agg_id ids[] = { { "theirs", 6 }, { "uptime", 6 }, { "shared", 6 }, { "theirs", 6 } };
+	ck_assert_int_eq(agg_ages_replace(&ages, ids, 4), 0);
 	ck_assert(agg_ages_contains(&ages, "theirs", 6));
-	ck_assert(!agg_ages_contains(&ages, "old", 3));
-	/* Full: old must take a slot again, and there is none. */
-	agg_table_clear(&t);
-	ck_assert_int_eq(rec(&t, &ages, "A:old:1", 0), REJECT_AGE_GAUGE_LIMIT);
-	/* SpectatorD's lower limit applies. */
-	ages.remote_limit = 2;
-	ck_assert_uint_eq(agg_ages_limit(&ages), 2);
-	ages.remote_limit = 50;
-	ck_assert_uint_eq(agg_ages_limit(&ages), 3);
+	ck_assert(agg_ages_contains(&ages, "uptime", 6));
+	ck_assert(agg_ages_contains(&ages, "shared", 6));
+	ck_assert(agg_ages_contains(&ages, "recent", 6));
+	ck_assert(agg_ages_contains(&ages, "open", 4));
+	ck_assert(agg_ages_contains(&ages, "meanwhile", 9));
+	ck_assert(!agg_ages_contains(&ages, "old", 3)); /* long delivered, and gone there */
+	ck_assert_uint_eq(agg_ages_count(&ages), 6);
+
+	/* Much later, an answer without them drops what has surely arrived. */
+	for (int i = 0; i < 5; i++)
+		close_window(&t, &ages);
+	agg_ages_mark(&ages);
+	ck_assert_int_eq(agg_ages_replace(&ages, ids, 2), 0);
+	ck_assert_uint_eq(agg_ages_count(&ages), 2);
 	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(resync_race_does_not_refuse_a_known_id)
+{
+	/* The review's case: x is admitted, a resync answers before x reached
+	 * SpectatorD, y and z fill the set; x must still be known. */
+	struct agg_table t;
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 3), 0);
+	ck_assert_int_eq(rec(&t, &ages, "A:x:0", 10), REJECT_NONE);
+	agg_ages_mark(&ages);
+	ck_assert_int_eq(agg_ages_replace(&ages, NULL, 0), 0);
+	ck_assert_int_eq(rec(&t, &ages, "A:y:0", 11), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:z:0", 11), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:x:100", 12), REJECT_NONE);
+	ck_assert_int_eq(rec(&t, &ages, "A:w:0", 12), REJECT_AGE_GAUGE_LIMIT);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+START_TEST(spectatord_limit_replaces_the_configured_one)
+{
+	struct agg_ages ages;
+
+	ck_assert_int_eq(agg_ages_init(&ages, 999), 0);
+	ck_assert_uint_eq(agg_ages_limit(&ages), 999);
+	/* Known, SpectatorD's limit is the one: the set then holds its own
+	 * and other writers' ids, so subtracting them again would count them
+	 * twice. */
+	ages.remote_known = true;
+	ages.remote_limit = 1000;
+	ck_assert_uint_eq(agg_ages_limit(&ages), 1000);
+	ages.remote_limit = 0; /* SpectatorD takes none */
+	ck_assert_uint_eq(agg_ages_limit(&ages), 0);
 	agg_ages_deinit(&ages);
 }
 END_TEST
@@ -525,7 +585,9 @@ int main(void)
 	tcase_add_test(tc, series_limit_refuses_only_new_keys);
 	tcase_add_test(tc, key_bytes_limit_refuses_long_new_keys);
 	tcase_add_test(tc, per_name_budget_refuses_new_series_of_a_runaway_name);
-	tcase_add_test(tc, resync_keeps_what_was_admitted_meanwhile);
+	tcase_add_test(tc, resync_keeps_what_may_be_in_flight);
+	tcase_add_test(tc, resync_race_does_not_refuse_a_known_id);
+	tcase_add_test(tc, spectatord_limit_replaces_the_configured_one);
 	tcase_add_test(tc, age_gauge_limit_outlives_windows);
 	suite_add_tcase(su, tc);
 
