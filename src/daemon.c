@@ -578,7 +578,6 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 	snprintf(notify, sizeof(notify), "RELOADING=1\nMONOTONIC_USEC=%llu",
 		 (unsigned long long)(uv_hrtime() / 1000));
 	sd_notify_str(notify);
-	config_diff(&d->cfg, &next, live, sizeof(live), restart, sizeof(restart));
 
 	log_set_level((enum log_level)next.log_level);
 	proto_parser_set_max_line(&d->ingest.ps, next.max_datagram);
@@ -604,6 +603,9 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 				 problems[0] ? "; " : "", err);
 		listener_refresh(l);
 	}
+	/* After the parts were applied: what could not be (an upstream, an
+	 * address, a default address this host lacks) did not change. */
+	config_diff(&d->cfg, &next, live, sizeof(live), restart, sizeof(restart));
 	/* Settings that need a restart keep their running values, so that
 	 * `config` shows what is in effect. */
 	snprintf(next.admin_socket, sizeof(next.admin_socket), "%s", d->cfg.admin_socket);

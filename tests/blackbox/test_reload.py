@@ -104,7 +104,7 @@ class ReloadTest(RelayTestCase):
         relay = self.relay_for(up)
         rewrite(relay, admin={"mode": "0600"})
         reply = relay.admin("reload")
-        self.assertIn("restart required for: admin.mode", reply["message"])
+        self.assertIn("changed: nothing; restart required for: admin.mode", reply["message"])
         self.assertEqual(relay.admin("config")["admin"]["mode"], "0660")
         self.assertExit0(relay)
 
