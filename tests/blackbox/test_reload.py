@@ -16,6 +16,7 @@ def rewrite(target, **sections):
         "relay": {"listen": "udp://127.0.0.1:%d unix://%s" % (target.udp_port, target.unix_path),
                   "upstream": target.upstream_url, "window": "200ms"},
         "admin": {"socket": target.admin_path},
+        "spectatord": {"admin": ""},
         "self_metrics": {"enabled": "false"},
     }
     for sec, keys in sections.items():
