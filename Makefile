@@ -3,6 +3,7 @@ BUILD     ?= build
 SAN_BUILD ?= build-san
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_JSON_SECONDS ?= 20
 JOBS      ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE     ?= cmake
@@ -50,7 +51,7 @@ FUZZ_DEPS := clang libclang-rt-14-dev
 fuzz:
 	@.ci/install-deps $(FUZZ_DEPS)
 	@CC=clang $(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_FUZZ=ON >/dev/null
-	@$(CMAKE) --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_core fuzz_replay -- --no-print-directory
+	@$(CMAKE) --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_core fuzz_json fuzz_replay -- --no-print-directory
 	@rm -rf $(FUZZ_BUILD)/seeds && mkdir -p $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
 	@RELAY_VECTORS=$(CURDIR)/tests/data/protocol-vectors.tsv \
 		$(FUZZ_BUILD)/tests/fuzz/fuzz_replay --write-seeds $(FUZZ_BUILD)/seeds
@@ -58,6 +59,11 @@ fuzz:
 		-print_final_stats=1 -dict=tests/fuzz/fuzz_core.dict \
 		-artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
 		$(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds tests/fuzz/regressions
+	@mkdir -p $(FUZZ_BUILD)/json-corpus
+	$(FUZZ_BUILD)/tests/fuzz/fuzz_json -max_total_time=$(FUZZ_JSON_SECONDS) -timeout=30 \
+		-print_final_stats=1 -dict=tests/fuzz/fuzz_json.dict \
+		-artifact_prefix=$(FUZZ_BUILD)/artifacts/json- \
+		$(FUZZ_BUILD)/json-corpus tests/fuzz/json-seeds
 
 # The core micro-benchmark. `build` also builds the end-to-end tools,
 # bench/blast and bench/sink (see bench/README.md).

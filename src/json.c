@@ -321,10 +321,11 @@ static struct json *parse_container(struct reader *r, bool object)
 			if (*r->p != '"' || !(key = parse_string(r)))
 				goto bad;
 			skip_ws(r);
-			if (*r->p++ != ':') {
+			if (*r->p != ':') { /* never step over the NUL */
 				free(key);
 				goto bad;
 			}
+			r->p++;
 		}
 		struct json *item = parse_value(r);
 		if (!item) {
