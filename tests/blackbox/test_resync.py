@@ -137,16 +137,9 @@ class ResyncTest(RelayTestCase):
         self.assertExit0(relay)
 
     def test_not_an_http_server(self):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            s.listen(8)
-            url = "http://127.0.0.1:%d" % s.getsockname()[1]
-            relay = self.relay(self.fake("unix"),
-                               config={"spectatord": {"admin": url, "resync_interval": "1s"}})
-            conn, _ = s.accept()
-            conn.recv(1000)
-            conn.sendall(b"garbage, not HTTP\r\n\r\n{}")
-            conn.close()
+        s, relay = self.raw_admin()
+        with s:
+            self.serve_once(s, b"garbage, not HTTP\r\n\r\n{}").close()
             stats = wait_until(lambda: (lambda st: st if st["spectatord"]["resync_failures"] >= 1
                                         else None)(relay.admin("stats")), message="a failure")
         self.assertIn("not an HTTP response", stats["spectatord"]["last_error"])
@@ -208,6 +201,18 @@ class ResyncTest(RelayTestCase):
         self.assertEqual(stats["rejected"]["by_reason"]["age-gauge-limit"], 1)  # c only
         self.assertExit0(relay)
 
+    def raw_admin(self, interval="1s"):
+        """A bare TCP listener as SpectatorD's admin server, for answers no
+        HTTP server would give, and a relay that reads it. The caller
+        closes the listener."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        url = "http://127.0.0.1:%d" % s.getsockname()[1]
+        relay = self.relay(self.fake("unix"),
+                           config={"spectatord": {"admin": url, "resync_interval": interval}})
+        return s, relay
+
     def serve_once(self, listener, reply):
         """Accepts one request on listener and answers it with reply."""
         conn, _ = listener.accept()
@@ -217,12 +222,8 @@ class ResyncTest(RelayTestCase):
         return conn
 
     def test_a_bad_escape_is_refused_not_overrun(self):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            s.listen(8)
-            url = "http://127.0.0.1:%d" % s.getsockname()[1]
-            relay = self.relay(self.fake("unix"),
-                               config={"spectatord": {"admin": url, "resync_interval": "1s"}})
+        s, relay = self.raw_admin()
+        with s:
             body = b'{"age_gauge_limit": 10, "x": "\\u"' + b"A" * 200 + b'"}'
             self.serve_once(s, b"HTTP/1.0 200 OK\r\n\r\n" + body).close()
             stats = wait_until(lambda: (lambda st: st if st["spectatord"]["resync_failures"] >= 1
@@ -234,12 +235,8 @@ class ResyncTest(RelayTestCase):
     def test_metrics_read_only_as_far_as_the_age_gauges(self):
         """SpectatorD writes age_gauges first; the rest of a big /metrics
         need not be read, or even finish."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            s.listen(8)
-            url = "http://127.0.0.1:%d" % s.getsockname()[1]
-            relay = self.relay(self.fake("unix"),
-                               config={"spectatord": {"admin": url, "resync_interval": "10m"}})
+        s, relay = self.raw_admin(interval="10m")
+        with s:
             head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
             self.serve_once(s, head + b'{"age_gauge_limit": 7}').close()
             body = (b'{"age_gauges": [{"name": "held", "tags": {"a": "b"}, "value": "3"}], '

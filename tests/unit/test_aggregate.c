@@ -11,6 +11,7 @@
 #include "aggregate.h"
 #include "encode.h"
 #include "protocol.h"
+#include "testutil.h"
 
 static struct proto_parser ps;
 
@@ -597,9 +598,5 @@ int main(void)
 	tcase_add_test(tc, random_workload_matches_reference_fold);
 	suite_add_tcase(su, tc);
 
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(su);
 }

@@ -8,6 +8,7 @@
 
 #include "encode.h"
 #include "protocol.h"
+#include "testutil.h"
 
 static struct proto_parser ps;
 
@@ -176,9 +177,5 @@ int main(void)
 	tcase_add_test(tc, table_across_many_datagrams);
 	tcase_add_test(tc, pass_through_keeps_arrival_order);
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(su);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "testutil.h"
 
 static char err[128];
 
@@ -140,9 +141,5 @@ int main(void)
 	tcase_add_test(tc, structure);
 	tcase_add_test(tc, member_text);
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(su);
 }

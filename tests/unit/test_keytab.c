@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "keytab.h"
+#include "testutil.h"
 
 struct rec {
 	uint64_t v;
@@ -159,9 +160,5 @@ int main(void)
 	tcase_add_test(tc, key_limit_refuses_inserts);
 	tcase_add_test(tc, clear_shrinks_after_a_flood);
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(su);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "numfmt.h"
+#include "testutil.h"
 
 static void roundtrip(double v)
 {
@@ -97,9 +98,5 @@ int main(void)
 	tcase_add_test(tc, doubles_are_short);
 	tcase_add_test(tc, integers_are_exact);
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(su);
 }

@@ -4,6 +4,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+
+#include <check.h>
 
 #include "metric.h"
 
@@ -24,5 +27,16 @@ char *read_file(const char *path, size_t *len);
 /* The sample's name and tags as the TSV spells them. */
 void sample_name(const struct sample *s, char *buf, size_t cap);
 void sample_tags(const struct sample *s, char *buf, size_t cap);
+
+/* Runs every test of su and frees it; the process's exit status. Inline,
+ * so that fuzz_replay, which shares testutil.c, need not link Check. */
+static inline int run_suite(Suite *su)
+{
+	SRunner *sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
 
 #endif
