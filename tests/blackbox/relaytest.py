@@ -315,6 +315,13 @@ class Relay:
 
     # Senders ---------------------------------------------------------------
 
+    def client_socket(self, transport):
+        """A datagram socket and the address to send to: "udp" (IPv4) or
+        "unix". For senders that keep one socket; the caller closes it."""
+        if transport == "udp":
+            return socket.socket(socket.AF_INET, socket.SOCK_DGRAM), ("127.0.0.1", self.udp_port)
+        return socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), self.unix_path
+
     def send_udp(self, payload, family=socket.AF_INET, port=None):
         host = "127.0.0.1" if family == socket.AF_INET else "::1"
         with socket.socket(family, socket.SOCK_DGRAM) as s:

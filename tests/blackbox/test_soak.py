@@ -8,7 +8,6 @@ import collections
 import os
 import random
 import signal
-import socket
 import threading
 import time
 import unittest
@@ -26,12 +25,7 @@ class MixedSender(threading.Thread):
         self.index = index
         self.rnd = random.Random(index)
         self.halt = halt
-        if transport == "udp":
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.addr = ("127.0.0.1", relay.udp_port)
-        else:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.addr = relay.unix_path
+        self.sock, self.addr = relay.client_socket(transport)
         self.sums = collections.Counter()
         self.maxima = {}
         self.last = {}

@@ -4,7 +4,6 @@ max_pending_bytes, oldest first, and counted."""
 
 import os
 import re
-import socket
 import threading
 import time
 import unittest
@@ -25,12 +24,7 @@ class Sender(threading.Thread):
         self.sent = {}
         self.timers = 0
         self.halt = threading.Event()
-        if transport == "udp":
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.addr = ("127.0.0.1", relay.udp_port)
-        else:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.addr = relay.unix_path
+        self.sock, self.addr = relay.client_socket(transport)
 
     def run(self):
         end = time.monotonic() + self.limit_s
