@@ -17,7 +17,7 @@
 
 /* ------------------------------------------------------------------------
  * The table. conf/relay.ini, docs/configuration.md and the admin `config`
- * command follow it; tests/unit/test_config.c checks that they do.
+ * command follow it; tests/blackbox/test_docs.py checks that they do.
  * ------------------------------------------------------------------------ */
 
 const struct config_option config_options[] = {
@@ -462,6 +462,15 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", path, line,
 			 msg[0] ? msg : "syntax error: expected [section] or key = value");
 		return -EINVAL;
+	}
+	/* Each key is valid alone; this pair is not: every line forwarded
+	 * would come back to be merged again, forever. */
+	for (size_t i = 0; i < c->nlisten; i++) {
+		if (url_same_address(&c->listen[i], &c->upstream)) {
+			snprintf(err, errlen, "%s: upstream: %s is also a listen address", path,
+				 c->upstream.text);
+			return -EINVAL;
+		}
 	}
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	return 0;

@@ -186,6 +186,15 @@ class CheckConfigTest(RelayTestCase):
         self.assertBad("[relay]\nlisten = udp://127.0.0.1:99999\n", 2,
                        "listen: udp://127.0.0.1:99999: port must be a number from 0 to 65535")
 
+    def test_upstream_that_is_a_listen_address(self):
+        code, _, err, path = self.check("[relay]\nlisten = udp://127.0.0.1:1235 unix:///tmp/r.unix\n"
+                                        "upstream = unix:///tmp/r.unix\n")
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err, "%s: upstream: unix:///tmp/r.unix is also a listen address" % path)
+        code, _, err, _ = self.check("[relay]\nlisten = udp://127.0.0.1:1235\n"
+                                     "upstream = udp://127.0.0.1:1236\n")
+        self.assertEqual(code, 0, err)
+
     def test_set_twice(self):
         self.assertBad("[relay]\nwindow = 1s\nwindow = 2s\n", 3, "window: set twice")
 
