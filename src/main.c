@@ -84,8 +84,8 @@ int main(int argc, char **argv)
 	static struct daemon d;
 	int status = 1;
 	if (daemon_start(&d, &cfg, path, err, sizeof(err)) != 0) {
+		/* The log is standard error: one line, for a terminal and the journal. */
 		log_err("event=start_failed error=\"%s\"", err);
-		fprintf(stderr, "spectator-relay: %s\n", err);
 		goto out;
 	}
 	status = daemon_run(&d);
