@@ -49,7 +49,9 @@ foreach(page IN LISTS relay_manpages)
 endforeach()
 add_custom_target(manpages ALL DEPENDS ${relay_manpages_gz})
 
-install(FILES README.md docs/operations.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# relay.ini and the man pages refer to configuration.md and admin.md.
+install(FILES README.md docs/operations.md docs/configuration.md docs/admin.md
+  DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES conf/relay.ini DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # The configuration: installed when absent, never over a file an operator

@@ -34,6 +34,8 @@ INSTALLED_FILES = {
     "usr/share/man/man8/spectator-relay.8.gz",
     "usr/share/doc/spectator-relay/README.md",
     "usr/share/doc/spectator-relay/operations.md",
+    "usr/share/doc/spectator-relay/configuration.md",
+    "usr/share/doc/spectator-relay/admin.md",
     "usr/share/doc/spectator-relay/examples/relay.ini",
 } | (RELAYCTL_FILES if RELAYCTL_BUILT else set())
 
