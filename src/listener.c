@@ -9,9 +9,11 @@
 #include "log.h"
 #include "sockutil.h"
 
-/* Unix datagrams up to 65535 bytes are read whole; MSG_TRUNC flags longer
- * ones. UDP payloads never exceed 65507. */
-#define SLOT 65535u
+/* A unix datagram is cut where SpectatorD's read would cut it, at 65536
+ * bytes. One byte more is read, to tell a line that ends right at the cut
+ * (its '\n' the next byte) from one the cut splits. UDP payloads never
+ * exceed 65507. */
+#define SLOT (PROTO_SPECTATORD_READ + 1)
 /* Datagrams per recvmmsg() and recvmmsg() calls per readiness callback. */
 #define BATCH 32u
 #define CALLS_PER_WAKEUP 8u
@@ -58,7 +60,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
 
 	st->received_datagrams++;
 	st->received_bytes += len;
-	if (truncated)
+	if (truncated || len > PROTO_SAFE_DATAGRAM)
 		st->received_truncated++;
 	/* Parse a line ahead: while the next line's table slot loads, the
 	 * current one is recorded. Lines are still recorded in order. */
@@ -170,8 +172,9 @@ static int read_batch(struct listener *l)
 	for (int i = 0; i < n; i++) {
 		struct sender_id from;
 		sender_of(l, &l->msgs[i].msg_hdr, &from);
-		got(l, l->iov[i].iov_base, l->msgs[i].msg_len,
-		    (l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &from);
+		size_t len = l->msgs[i].msg_len;
+		bool cut = (l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len > PROTO_SPECTATORD_READ;
+		got(l, l->iov[i].iov_base, len, cut, &from);
 	}
 	return n;
 }
@@ -327,7 +330,7 @@ size_t listener_drain(struct listener *l, size_t max)
 		l->reading = false;
 	}
 	if (l->url.kind == URL_UDP) {
-		/* recvmmsg() below uses 65535-byte slots; UDP fits. */
+		/* recvmmsg() below reads SLOT bytes a datagram; UDP fits. */
 		free(l->buf);
 		l->buf = malloc((size_t)BATCH * SLOT);
 		if (!l->buf)

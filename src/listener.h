@@ -38,7 +38,8 @@ struct ingest {
 	void *observer;
 };
 
-/* Parses one datagram and records every line; counts everything. */
+/* Parses one datagram and records every line; counts everything. truncated:
+ * the datagram went on past buf, so an unterminated last line is partial. */
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
 		     const struct sender_id *from, uint64_t *lines_out);
 

@@ -72,7 +72,7 @@ static inline bool meter_is_passthrough(enum meter_type t)
 	X(NON_FINITE, "non-finite", "infinite value")                                    \
 	X(OUT_OF_RANGE, "out-of-range", "value or extra field outside what spectatord can represent") \
 	X(TOO_LONG, "too-long", "canonical line would not fit in one upstream datagram") \
-	X(TRUNCATED, "truncated", "last line of a datagram the kernel cut at 65535 bytes") \
+	X(TRUNCATED, "truncated", "line cut off at 65536 bytes, where SpectatorD's read ends") \
 	X(SERIES_LIMIT, "series-limit", "new series beyond [limits] max_series or max_key_bytes in this window") \
 	X(NAME_LIMIT, "name-limit", "new series of one name beyond [limits] max_series_per_name in this window") \
 	X(AGE_GAUGE_LIMIT, "age-gauge-limit", "new age gauge id beyond [limits] age_gauge_limit")

@@ -22,9 +22,14 @@
 
 #include "metric.h"
 
-/* No datagram carries more: the unix listener reads 65535 bytes at most and
- * UDP payloads are smaller still. Longer lines are refused as too-long. */
-#define PROTO_MAX_LINE 65535u
+/* SpectatorD reads a datagram into 65536 bytes: a longer unix datagram is
+ * cut there, and 65535 bytes is the most it takes safely (protocol.md,
+ * section 1). UDP payloads never exceed 65507. */
+#define PROTO_SAFE_DATAGRAM 65535u
+#define PROTO_SPECTATORD_READ 65536u
+
+/* No line SpectatorD takes is longer. Longer lines are refused as too-long. */
+#define PROTO_MAX_LINE PROTO_SAFE_DATAGRAM
 
 struct proto_tag {
 	uint32_t key_off, key_len; /* into the line, then into the scratch copy */
@@ -58,7 +63,7 @@ void proto_parser_set_max_line(struct proto_parser *ps, size_t max_line);
 struct proto_lines {
 	const char *p, *end;
 	bool nul_cut;              /* the datagram had a NUL; bytes after it are ignored */
-	bool truncated;            /* the kernel cut the datagram: the last line is partial */
+	bool truncated;            /* the datagram was cut: an unterminated last line is partial */
 };
 
 /* buf is borrowed for as long as the walk and the samples it yields live. */

@@ -11,7 +11,8 @@ import unittest
 
 from relaytest import RelayTestCase, free_udp_port, parse_line, wait_until
 
-UNIX_MAX = 65535   # the largest unix datagram read whole
+UNIX_MAX = 65535   # the largest unix datagram SpectatorD takes safely
+SPECTATORD_READ = 65536   # where SpectatorD's read, and so the relay's, cuts a longer one
 UDP4_MAX = 65507   # the largest UDP payload over IPv4
 
 
@@ -149,30 +150,77 @@ class HostileTest(RelayTestCase):
                        sum(x.datagrams for x in batteries), 60, message="a battery read")
         self.check(relay, up, batteries)
 
+    def send_oversized(self, relay, payload):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            s.sendto(payload, relay.unix_path)
+        return wait_until(lambda: (lambda s: s if s["received"]["datagrams"] == 1 else None)(
+            relay.admin("stats")), message="the oversized datagram")
+
     def test_oversized_unix_datagram_is_counted_as_truncated(self):
         up = self.fake("unix")
         relay = self.relay(up)
         lines = [b"c:whole.%d:1" % i for i in range(8000)]
         payload = b"\n".join(lines)
-        self.assertGreater(len(payload), UNIX_MAX + 1000)
-        # Make the kernel's cut fall inside a line: pad the front until it does.
-        while payload[UNIX_MAX - 1:UNIX_MAX + 1].count(b"\n"):
+        self.assertGreater(len(payload), SPECTATORD_READ + 1000)
+        # Make the cut fall inside a line: pad the front until it does.
+        while payload[SPECTATORD_READ - 1:SPECTATORD_READ + 1].count(b"\n"):
             payload = b"\n" + payload
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-            s.sendto(payload, relay.unix_path)
-        stats = wait_until(lambda: (lambda s: s if s["received"]["datagrams"] == 1 else None)(
-            relay.admin("stats")), message="the oversized datagram")
+        stats = self.send_oversized(relay, payload)
         self.assertEqual(stats["received"]["truncated"], 1)
-        self.assertEqual(stats["received"]["bytes"], UNIX_MAX)
         self.assertEqual(stats["rejected"]["by_reason"]["truncated"], 1)
         # Lines that ended before the cut; the padding's empty lines are no lines.
-        whole = len([l for l in payload[:UNIX_MAX].split(b"\n")[:-1] if l])
+        whole = len([l for l in payload[:SPECTATORD_READ].split(b"\n")[:-1] if l])
         self.assertEqual(stats["merged"]["lines_in"], whole)
         self.assertEqual(stats["rejected"]["total"], 1)
         relay.admin("flush")
         self.assertExit0(relay)
         self.assertEqual(len(up.sums("c")), whole)
+
+    @staticmethod
+    def counters_ending(end, size=SPECTATORD_READ):
+        """size bytes of whole counter lines, the last one ending with end."""
+        body = b"c:k:1\n" * 10920
+        return body + b"c:" + b"k" * (size - len(body) - 2 - len(end)) + end
+
+    def test_lines_spectatord_would_read_whole_are_kept(self):
+        # 65536 bytes: one more than SpectatorD takes safely, but it reads
+        # every line; so does the relay, and it counts the datagram.
+        up = self.fake("unix")
+        relay = self.relay(up)
+        payload = self.counters_ending(b":1\ng:z:7\n")
+        stats = self.send_oversized(relay, payload)
+        self.assertEqual(stats["received"]["truncated"], 1)
+        self.assertEqual(stats["rejected"]["total"], 0)
+        self.assertEqual(stats["merged"]["lines_in"], 10922)
+        relay.admin("flush")
+        self.assertExit0(relay)
+        self.assertEqual(up.sums("c")["k"], 10920)
+        self.assertEqual(up.last("g")["z"][0], "7")
+
+    def cut_at(self, end, tail, refused):
+        up = self.fake("unix")
+        relay = self.relay(up)
+        stats = self.send_oversized(relay, self.counters_ending(end) + tail)
+        self.assertEqual(stats["received"]["truncated"], 1)
+        self.assertEqual(stats["rejected"]["by_reason"]["truncated"], refused)
+        self.assertEqual(stats["rejected"]["total"], refused)
+        self.assertEqual(stats["merged"]["lines_in"], 10921)
+        relay.admin("flush")
+        self.assertExit0(relay)
+        self.assertEqual(up.sums("c")["k"], 10920)
+        self.assertNotIn("after", up.sums("c"))
+
+    def test_a_line_started_at_the_cut_is_refused(self):
+        # Every line before the cut is whole; the next one, started right at
+        # the cut, is refused.
+        self.cut_at(b":1\n", b"c:after:1\n", 1)
+
+    def test_a_line_the_cut_ends_is_whole(self):
+        # The cut falls right before a '\n': the line it ends is whole, as
+        # SpectatorD reads it; what follows is past the read, as it would be
+        # for SpectatorD.
+        self.cut_at(b":1", b"\nc:after:1\n", 0)
 
     def test_udp_senders_get_nothing_back(self):
         up = self.fake("unix")
