@@ -6,6 +6,7 @@
  * value on the wire. */
 #include "numfmt.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,9 +92,24 @@ size_t numfmt_double(char *dst, double v)
 		return w;
 	}
 
-	/* 15 significant digits are enough for most values a client prints;
-	 * 17 always round-trip. Try the short form first and keep it only if it
-	 * reads back to the same bits. */
+	/* A subnormal holds fewer than 15 significant digits' worth of bits, so
+	 * "%.15g" would print digits it does not have: find the fewest that
+	 * read back. They are rare; the loop costs nothing elsewhere. */
+	if (a < DBL_MIN) {
+		int n = 0;
+		for (int prec = 1; prec <= 17; prec++) {
+			n = snprintf(dst, NUMFMT_MAX, "%.*g", prec, v);
+			fix_decimal_point(dst, (size_t)n);
+			if (strtod(dst, NULL) == v)
+				break;
+		}
+		return (size_t)n;
+	}
+
+	/* A normal double that reads back from 15 significant digits (trailing
+	 * zeros dropped) has no shorter form that does; 17 always read back.
+	 * Try the short form first and keep it only if it reads back to the
+	 * same bits. */
 	int n = snprintf(dst, NUMFMT_MAX, "%.15g", v);
 	fix_decimal_point(dst, (size_t)n);
 	if (strtod(dst, NULL) == v)

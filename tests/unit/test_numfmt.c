@@ -71,6 +71,13 @@ START_TEST(doubles_are_short)
 	numfmt_double(buf, -INFINITY);
 	ck_assert_str_eq(buf, "-inf");
 	ck_assert_uint_eq(numfmt_double(buf, -2.2250738585072014e-308), 24);
+	/* Subnormals carry fewer digits than "%.15g" would print. */
+	numfmt_double(buf, 1.5e-310);
+	ck_assert_str_eq(buf, "1.5e-310");
+	numfmt_double(buf, -4.9e-324);
+	ck_assert_str_eq(buf, "-5e-324");
+	numfmt_double(buf, 2.225073858507201e-308); /* the largest subnormal */
+	ck_assert_str_eq(buf, "2.225073858507201e-308");
 }
 END_TEST
 
