@@ -305,6 +305,10 @@ static void pump(struct upstream *up)
 
 	if (up->state != UPSTREAM_UP)
 		goto out;
+	/* A connected UDP socket reports an earlier ICMP "port unreachable" on
+	 * its next send, and that send's data is gone. An empty datagram takes
+	 * the report instead of a datagram of lines (SpectatorD ignores empty
+	 * reads), so the lines wait for the next window while it is down. */
 	if (up->url.kind == URL_UDP && send(up->fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		failed(up, -errno);
 		goto out;
