@@ -411,6 +411,7 @@ static void drop_partial(struct upstream *up)
 		unfinished++;
 		p++;
 	}
+	up->stats->forwarded_datagrams++; /* its first part went out */
 	up->stats->forwarded_bytes += up->partial.head + up->partial.off;
 	up->stats->forwarded_lines += up->partial.lines - unfinished;
 	up->stats->dropped_upstream += unfinished;
