@@ -353,39 +353,35 @@ START_TEST(identity_survives_ten_thousand_tags)
 }
 END_TEST
 
-START_TEST(too_long_is_exact_at_the_limit)
+/* "T:" + an id of longest bytes + ":1" is accepted, one byte more is too-long. */
+static void id_limit_is(char type, size_t longest)
 {
-	/* "m:" + id + ":1\n" = id + 5 bytes. */
 	char line[256];
 	struct sample s;
 
+	for (size_t id = longest; id <= longest + 1; id++) {
+		line[0] = type;
+		line[1] = ':';
+		memset(line + 2, 'a', id);
+		memcpy(line + 2 + id, ":1", 2);
+		ck_assert_int_eq(proto_parse_line(&ps, line, id + 4, &s),
+				 id == longest ? REJECT_NONE : REJECT_TOO_LONG);
+	}
+}
+
+START_TEST(too_long_is_exact_at_the_limit)
+{
+	struct sample s;
+
 	proto_parser_set_max_line(&ps, 100);
-	memset(line, 0, sizeof(line));
-	memcpy(line, "m:", 2);
-	memset(line + 2, 'a', 95);
-	memcpy(line + 97, ":1", 2);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 99, &s), REJECT_NONE);
-	memset(line + 2, 'a', 96);
-	memcpy(line + 98, ":1", 2);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 100, &s), REJECT_TOO_LONG);
+	/* "m:" + id + ":1\n" = id + 5 bytes. */
+	id_limit_is('m', 95);
 	/* A counter's sum may need 24 characters: "c:" + id + ":" + 24 + "\n"
 	 * = id + 28 bytes, and no extra. */
-	line[0] = 'c';
-	memset(line + 2, 'a', 72);
-	memcpy(line + 74, ":1", 3);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 76, &s), REJECT_NONE);
-	memset(line + 2, 'a', 73);
-	memcpy(line + 75, ":1", 3);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 77, &s), REJECT_TOO_LONG);
+	id_limit_is('c', 72);
 	/* A gauge may carry a TTL from another line: ",<int64>" more, so
 	 * id + 48 bytes. */
-	line[0] = 'g';
-	memset(line + 2, 'a', 52);
-	memcpy(line + 54, ":1", 3);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 56, &s), REJECT_NONE);
-	memset(line + 2, 'a', 53);
-	memcpy(line + 55, ":1", 3);
-	ck_assert_int_eq(proto_parse_line(&ps, line, 57, &s), REJECT_TOO_LONG);
+	id_limit_is('g', 52);
 	/* A timer keeps its number text: a short id with a long number. */
 	char t[200];
 	int n = snprintf(t, sizeof(t), "t:n:0.%0120d", 1);
