@@ -9,9 +9,9 @@
 #include "log.h"
 #include "sockutil.h"
 
-/* A unix datagram is cut where SpectatorD's read would cut it, at 65536
- * bytes. One byte more is read, to tell a line that ends right at the cut
- * (its '\n' the next byte) from one the cut splits. UDP payloads never
+/* SpectatorD's read and one byte more: framing cuts a longer datagram where
+ * SpectatorD would, and the extra byte tells a line that ends right at the
+ * cut from one the cut splits (proto_lines_init()). UDP payloads never
  * exceed 65507. */
 #define SLOT (PROTO_SPECTATORD_READ + 1)
 /* Datagrams per recvmmsg() and recvmmsg() calls per readiness callback. */
@@ -172,9 +172,8 @@ static int read_batch(struct listener *l)
 	for (int i = 0; i < n; i++) {
 		struct sender_id from;
 		sender_of(l, &l->msgs[i].msg_hdr, &from);
-		size_t len = l->msgs[i].msg_len;
-		bool cut = (l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len > PROTO_SPECTATORD_READ;
-		got(l, l->iov[i].iov_base, len, cut, &from);
+		got(l, l->iov[i].iov_base, l->msgs[i].msg_len,
+		    (l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &from);
 	}
 	return n;
 }

@@ -39,7 +39,7 @@ struct ingest {
 };
 
 /* Parses one datagram and records every line; counts everything. truncated:
- * the datagram went on past buf, so an unterminated last line is partial. */
+ * the datagram went on past buf (see proto_lines_init()). */
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
 		     const struct sender_id *from, uint64_t *lines_out);
 

@@ -168,8 +168,10 @@ void proto_lines_init(struct proto_lines *it, const char *buf, size_t len, bool 
 	it->p = buf;
 	it->end = nul ? nul : buf + len;
 	it->nul_cut = nul != NULL;
-	/* Bytes after a NUL are ignored anyway, so a cut after it changes nothing. */
-	it->truncated = truncated && !nul;
+	/* SpectatorD's read ends at 65536 bytes: what goes on past it is cut
+	 * for the relay too. Bytes after a NUL are ignored anyway, so a cut
+	 * after it changes nothing. */
+	it->truncated = (truncated || len > PROTO_SPECTATORD_READ) && !nul;
 }
 
 bool proto_lines_next(struct proto_lines *it, const char **line, size_t *len, bool *partial)

@@ -66,7 +66,11 @@ struct proto_lines {
 	bool truncated;            /* the datagram was cut: an unterminated last line is partial */
 };
 
-/* buf is borrowed for as long as the walk and the samples it yields live. */
+/* buf is borrowed for as long as the walk and the samples it yields live.
+ * truncated: the datagram went on past buf. One longer than SpectatorD's
+ * read (PROTO_SPECTATORD_READ) is cut there as well; a reader passes one
+ * byte more than that read, so that a line whose '\n' is that byte is whole
+ * and a line started there is partial. */
 void proto_lines_init(struct proto_lines *it, const char *buf, size_t len, bool truncated);
 
 /* Yields the next non-empty line, without its '\n'. Returns false at the end.

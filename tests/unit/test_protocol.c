@@ -266,6 +266,57 @@ START_TEST(framing_marks_the_cut_line_of_a_truncated_datagram)
 }
 END_TEST
 
+/* n bytes of *whole "c:k:1" lines and one "c:kk...k" line ending with end,
+ * then tail. */
+static size_t fill_lines(char *buf, size_t n, const char *end, const char *tail, size_t *whole)
+{
+	size_t at = 0;
+
+	for (*whole = 0; at + 6 + 8 + strlen(end) <= n; (*whole)++) {
+		memcpy(buf + at, "c:k:1\n", 6);
+		at += 6;
+	}
+	memcpy(buf + at, "c:", 2);
+	memset(buf + at + 2, 'k', n - at - 2 - strlen(end));
+	memcpy(buf + n - strlen(end), end, strlen(end));
+	memcpy(buf + n, tail, strlen(tail));
+	return n + strlen(tail);
+}
+
+START_TEST(framing_cuts_where_spectatord_reads)
+{
+	static char dg[PROTO_SPECTATORD_READ + 16];
+	struct proto_lines it;
+	const char *line;
+	size_t len, lines, whole;
+	bool partial, last_partial;
+
+	/* Each case: the datagram as the reader passes it (at most one byte
+	 * past SpectatorD's read) and whether its last line is partial. */
+	const struct {
+		const char *end, *tail;
+		bool partial;
+	} cases[] = {
+		{ ":1", "", false },    /* 65536 bytes, last line unterminated: whole */
+		{ ":1", "\n", false }, /* the '\n' right past the read: whole */
+		{ ":1", "2", true },    /* the cut splits the number */
+		{ ":1\n", "c", true }, /* a line started at the cut */
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t n = fill_lines(dg, PROTO_SPECTATORD_READ, cases[c].end, cases[c].tail, &whole);
+		proto_lines_init(&it, dg, n, false);
+		lines = 0;
+		last_partial = false;
+		while (proto_lines_next(&it, &line, &len, &partial)) {
+			lines++;
+			last_partial = partial;
+		}
+		ck_assert_uint_eq(lines, whole + 1 + (cases[c].tail[0] == 'c'));
+		ck_assert_int_eq(last_partial, cases[c].partial);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Identity
  * ------------------------------------------------------------------------ */
@@ -477,6 +528,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, framing_skips_empty_lines_anywhere);
 	tcase_add_test(tc, framing_stops_at_nul);
 	tcase_add_test(tc, framing_marks_the_cut_line_of_a_truncated_datagram);
+	tcase_add_test(tc, framing_cuts_where_spectatord_reads);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("identity");
