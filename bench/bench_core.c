@@ -125,13 +125,12 @@ static struct result run(const struct workload *wl, enum mode mode, int rounds)
 					sink += s.id_len;
 					continue;
 				}
-				if (meter_is_passthrough(s.type)) {
-					if (!packer_add_sample(&pk, &s)) {
-						packer_reset(&pk);
-						packer_add_sample(&pk, &s);
-					}
-				} else {
-					agg_table_record(&t, &ages, &s, 1e9);
+				bool forward = s.type == METER_SAMPLED;
+				if (!forward)
+					agg_table_record(&t, &ages, &s, 1e9, &forward);
+				if (forward && !packer_add_sample(&pk, &s)) {
+					packer_reset(&pk);
+					packer_add_sample(&pk, &s);
 				}
 			}
 		}
@@ -172,16 +171,19 @@ static double run_flush(const struct workload *wl)
 		proto_lines_init(&it, wl->buf + wl->off[d], wl->off[d + 1] - wl->off[d], false);
 		while (proto_lines_next(&it, &line, &n, &partial)) {
 			struct sample s;
-			if (proto_parse_line(&ps, line, n, &s) == REJECT_NONE && !meter_is_passthrough(s.type))
-				agg_table_record(&t, &ages, &s, 1e9);
+			bool forward;
+			if (proto_parse_line(&ps, line, n, &s) == REJECT_NONE && s.type != METER_SAMPLED)
+				agg_table_record(&t, &ages, &s, 1e9, &forward);
 		}
 	}
 	double t0 = now_ns();
-	size_t cursor = 0, lines = 0;
+	struct agg_cursor cursor;
+	size_t lines = 0, dist;
+	agg_cursor_start(&cursor);
 	packer_init(&pk, out, sizeof(out));
-	while (!keytab_done(&t.kt, cursor)) {
+	while (!agg_cursor_done(&t, &cursor)) {
 		packer_reset(&pk);
-		lines += packer_add_table(&pk, &t, &cursor);
+		lines += packer_add_table(&pk, &t, &cursor, &dist);
 	}
 	double ns = (now_ns() - t0) / (double)(lines ? lines : 1);
 	agg_table_deinit(&t);

@@ -8,9 +8,18 @@
  *     g  the last value (NaN included) and the TTL of the last line that had one
  *     C  the last value          U  the last value, as uint64
  *     A  the last value, 0 rewritten to the receive time
+ *     t T d D  the statistics spectatord keeps for a timer or distribution
+ *        summary (12.9): count, total, sum of squares, max, and for T and D
+ *        the count in each percentile bucket; also the first few samples,
+ *        while forwarding them as they came would take fewer lines
  *
- * Timers, distribution summaries and X lines cannot be merged; they never
- * enter a table (see encode.h for how they are packed).
+ * X lines are never merged: they never enter a table. Neither does a line
+ * whose merge would not be exact (agg_table_record() says so): it is
+ * forwarded as it came.
+ *
+ * Scalar series (c g m A C U) and distribution series (t T d D) live in two
+ * hash tables, since the second need five times the room per key; the limits
+ * count both together.
  *
  * The age-gauge set outlives windows: spectatord keeps an age gauge until it
  * restarts, and drops new ids past its limit silently, so the relay refuses
@@ -22,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blocks.h"
 #include "keytab.h"
 #include "metric.h"
 
@@ -33,16 +43,49 @@ struct agg_value {
 	int64_t ttl; /* g only: seconds, 0 when no line in the window had one */
 };
 
+/* A timer or distribution summary series, as docs/protocol.md 12.9 defines
+ * its statistics. A sample x is int64(v * 1e9) ns for t and T, v for d, and
+ * int64(v) for D; every sample reaching here is finite and >= 0. */
+struct agg_dist {
+	uint64_t n;            /* samples */
+	union {
+		int64_t ns;    /* t T: the sum of x, exact */
+		double d;      /* d D: the sum of x in arrival order */
+	} sum;
+	double sumsq;          /* the sum of x * x as doubles, in arrival order */
+	union {
+		int64_t ns;    /* t T */
+		double d;      /* d D: from 0, as spectatord's meter starts */
+	} max;
+	double first;          /* the first sample's value as sent (the zero rule) */
+	uint32_t buckets;      /* T D: block of bucket counts, each a word
+				  count << 9 | index, ascending by index */
+	uint32_t kept;         /* block of the samples' values as sent, while
+				  forwarding them could still be the shorter form */
+	uint16_t nbuckets;     /* buckets not empty */
+	uint16_t nkept;
+	uint8_t bclass, kclass; /* the blocks' size classes */
+	bool dropped;          /* samples no longer kept: more than 4 beyond the
+				  buckets, so the statistics are shorter */
+};
+
+#define AGG_BUCKET_SHIFT 9 /* PCT_BUCKETS < 2^9 */
+
 /* What one window may hold. */
 struct agg_limits {
 	size_t max_series;    /* distinct keys */
 	size_t max_key_bytes; /* bytes of those keys, so that long ids cannot take
-				 memory that max_series alone would not limit */
+				 memory that max_series alone would not limit; it
+				 bounds the bucket counts and samples of
+				 distribution series as well */
 	size_t max_per_name;  /* distinct keys sharing one name; 0: no limit */
 };
 
 struct agg_table {
-	struct keytab kt;     /* keys: kind = type symbol, bytes = canonical id */
+	struct keytab kt;     /* scalar series: kind = type symbol, bytes = the
+				 canonical id, value struct agg_value */
+	struct keytab dt;     /* distribution series, value struct agg_dist */
+	struct blocks blocks; /* their bucket counts and samples */
 	struct keytab names;  /* with max_per_name: name -> keys in this window */
 	struct agg_limits lim;
 };
@@ -66,38 +109,125 @@ void agg_table_set_limits(struct agg_table *t, const struct agg_limits *lim);
 int agg_ages_init(struct agg_ages *a, size_t limit);
 void agg_ages_deinit(struct agg_ages *a);
 
+static inline bool agg_is_dist(enum meter_type t)
+{
+	return t == METER_TIMER || t == METER_PCT_TIMER || t == METER_DIST || t == METER_PCT_DIST;
+}
+
 /* The hash of s's key; agg_table_record() uses s->hash when it is set. */
 uint64_t agg_key_hash(const struct sample *s);
 
-/* Starts loading the memory a lookup of this hash will touch, so that a
+/* Starts loading the memory a lookup of s's key will touch, so that a
  * caller can look a line ahead. */
-static inline void agg_table_prefetch(const struct agg_table *t, uint64_t hash)
+static inline void agg_table_prefetch(const struct agg_table *t, const struct sample *s)
 {
-	__builtin_prefetch(&t->kt.slots[hash & t->kt.mask]);
+	const struct keytab *kt = agg_is_dist(s->type) ? &t->dt : &t->kt;
+
+	__builtin_prefetch(&kt->slots[s->hash & kt->mask]);
 }
 
-/* Merges one accepted, mergeable sample (not meter_is_passthrough()). now is
- * the receive time in epoch seconds, for A lines whose value is 0. The sample
- * is only read. Returns REJECT_NONE, REJECT_SERIES_LIMIT (a new key past
- * max_series, max_key_bytes or memory), REJECT_NAME_LIMIT (a new key past
- * max_per_name) or REJECT_AGE_GAUGE_LIMIT. */
+/* Merges one accepted sample of any type but X. now is the receive time in
+ * epoch seconds, for A lines whose value is 0. The sample is only read.
+ *
+ * Returns REJECT_NONE, REJECT_SERIES_LIMIT (a new key past max_series,
+ * max_key_bytes or memory), REJECT_NAME_LIMIT (a new key past max_per_name)
+ * or REJECT_AGE_GAUGE_LIMIT. Or, with REJECT_NONE, sets *forward: the line
+ * was not merged and must be forwarded as it came, because merging it would
+ * not be exact (a counter sum or a distribution total that would leave the
+ * finite range), or, for t T d D, because the table could not take it (the
+ * limits above): those are never refused, as spectatord takes each alone. */
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
-				    const struct sample *s, double now);
+				    const struct sample *s, double now, bool *forward);
 
 /* Empties the table; memory shrinks toward the working set (keytab_clear()). */
 void agg_table_clear(struct agg_table *t);
 
 static inline size_t agg_table_count(const struct agg_table *t)
 {
-	return t->kt.count;
+	return t->kt.count + t->dt.count;
 }
 
-/* Whether an entry produces a line: a counter that summed to 0 or a max
- * gauge that never rose above -DBL_MAX would change nothing in spectatord. */
+/* Whether a scalar entry produces a line: a counter that summed to 0 or a
+ * max gauge that never rose above -DBL_MAX would change nothing in
+ * spectatord. */
 bool agg_entry_emits(const struct keytab_entry *e);
 
-/* Lines the entries from position pos on (keytab_next()) would produce. */
-size_t agg_table_pending(const struct agg_table *t, size_t pos);
+/* ------------------------------------------------------------------------
+ * What a distribution series becomes at the window's end (docs/protocol.md
+ * 12.9). Either its samples, forwarded as they came, when that takes no more
+ * lines; or its statistics as c and m lines with a forced statistic tag,
+ * which spectatord publishes exactly as its own meter would have. When every
+ * sample squares to 0, spectatord's meter would still publish a total and a
+ * sum of squares of 0, which no counter can carry: then the first sample is
+ * forwarded as it came, and the statistics are those of the others.
+ *
+ * The lines are numbered slots, some of them empty, so that a reader can
+ * stop between any two and resume later: in the samples form slot i is
+ * sample i; otherwise slot 0 is the first sample (zero rule only), 1 count,
+ * 2 total, 3 sum of squares, 4 max, and 5 + j the j-th non-empty bucket.
+ * ------------------------------------------------------------------------ */
+
+enum agg_stat { AGG_SAMPLE, AGG_COUNT, AGG_TOTAL, AGG_TOTAL_SQ, AGG_MAX, AGG_BUCKET };
+
+struct agg_plan {
+	bool samples;          /* the samples form */
+	bool zero;             /* the zero rule applies */
+	size_t slots;
+	size_t lines;          /* slots not empty */
+	size_t first_bucket;   /* zero rule: the bucket the first sample counts in */
+};
+
+/* One line before formatting. */
+struct agg_line {
+	enum agg_stat what;
+	double value;          /* the number, as spectatord will publish it */
+	size_t bucket;         /* AGG_BUCKET: its index */
+};
+
+void agg_dist_plan(const struct agg_table *t, const struct keytab_entry *e, struct agg_plan *p);
+
+/* Fills *out with slot i (< p->slots) and returns true, or returns false
+ * for an empty slot. */
+bool agg_dist_slot(const struct agg_table *t, const struct keytab_entry *e,
+		   const struct agg_plan *p, size_t i, struct agg_line *out);
+
+/* A place in a table's lines: the scalar series first, then the
+ * distribution series; within an entry, its first slot not yet written. */
+struct agg_cursor {
+	unsigned part;         /* 0: t->kt, 1: t->dt, 2: past the end */
+	size_t pos;            /* of the entry at hand (keytab_next() order) */
+	size_t slot;
+};
+
+static inline void agg_cursor_start(struct agg_cursor *c)
+{
+	c->part = 0;
+	c->pos = 0;
+	c->slot = 0;
+}
+
+/* The entry at c, advancing c past dead records and finished parts; NULL
+ * (and part 2) at the end. */
+struct keytab_entry *agg_cursor_entry(const struct agg_table *t, struct agg_cursor *c);
+
+/* Moves c to the next entry's first slot. */
+void agg_cursor_next_entry(const struct agg_table *t, struct agg_cursor *c);
+
+/* Moves c past the next line, unwritten: for a line no datagram can carry
+ * (only after a reload shrank max_datagram). */
+void agg_cursor_skip_line(const struct agg_table *t, struct agg_cursor *c);
+
+static inline bool agg_cursor_done(const struct agg_table *t, struct agg_cursor *c)
+{
+	return agg_cursor_entry(t, c) == NULL;
+}
+
+/* Lines from c on (the table's lines when c is at its start). */
+size_t agg_table_pending(const struct agg_table *t, const struct agg_cursor *c);
+
+/* ------------------------------------------------------------------------
+ * The age-gauge set
+ * ------------------------------------------------------------------------ */
 
 size_t agg_ages_count(const struct agg_ages *a);
 /* The limit in force: SpectatorD's own once it is known (the set then holds

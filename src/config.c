@@ -31,9 +31,13 @@ const struct config_option config_options[] = {
 	  "how long lines are merged before they are forwarded; 100ms to 5s" },
 	{ "relay", "shutdown_timeout", CONF_DURATION, OFF(shutdown_timeout_ms), "5s", 0, 60000, true,
 	  "on SIGTERM, how long to keep trying to deliver the last window; 0 to 60s" },
+	{ "relay", "merge_timers", CONF_BOOL, OFF(merge_timers), "true", 0, 0, true,
+	  "merge t T d D lines into the statistics SpectatorD publishes for them; false "
+	  "forwards every sample as it came" },
 
 	{ "limits", "max_series", CONF_COUNT, OFF(max_series), "1000000", 1, 100000000, true,
-	  "distinct series merged in one window; new ones beyond are refused (series-limit)" },
+	  "distinct series merged in one window; new ones beyond are refused (series-limit), "
+	  "timers forwarded unmerged" },
 	{ "limits", "max_key_bytes", CONF_SIZE, OFF(max_key_bytes), "256MiB", 1 * MIB,
 	  4 * GIB - 1, true, "bytes of series ids held in one window; new ones beyond are refused" },
 	{ "limits", "max_series_per_name", CONF_COUNT, OFF(max_series_per_name), "0", 0, 100000000,
@@ -45,7 +49,7 @@ const struct config_option config_options[] = {
 	  "largest datagram sent upstream, in bytes; 512 to 65507" },
 	{ "limits", "max_pending_bytes", CONF_SIZE, OFF(max_pending_bytes), "64MiB", 64 * KIB,
 	  4 * GIB, true,
-	  "timer and distribution lines held while SpectatorD is slow or away; oldest dropped first" },
+	  "lines forwarded as they came held while SpectatorD is slow or away; oldest dropped first" },
 
 	{ "sockets", "receive_buffer", CONF_SIZE, OFF(receive_buffer), "16MiB", 4 * KIB, 1 * GIB,
 	  true, "SO_RCVBUF of every listening socket (SO_RCVBUFFORCE when permitted)" },

@@ -24,6 +24,7 @@ struct config {
 	struct url upstream;
 	uint64_t window_ms;
 	uint64_t shutdown_timeout_ms;
+	bool merge_timers;
 
 	/* [limits] */
 	uint64_t max_series;

@@ -276,8 +276,7 @@ static void close_all(struct daemon *d)
 	}
 	if (d->started & HAVE_WINDOW) {
 		/* Whatever is still undelivered now is lost: count it. */
-		d->stats.dropped_upstream += agg_table_pending(d->window.closed, d->window.cursor) +
-					     agg_table_pending(d->window.open, 0);
+		d->stats.dropped_upstream += window_pending_lines(&d->window);
 		window_close(&d->window, window_closed_cb);
 		d->started &= ~(unsigned)HAVE_WINDOW;
 	}
@@ -318,9 +317,7 @@ static void stop_timer_cb(uv_timer_t *h)
 	if (!delivered(d))
 		log_warn("event=shutdown_undelivered upstream=%s state=%s pending_lines=%zu",
 			 d->upstream.url.text, upstream_state_name(&d->upstream),
-			 d->upstream.queue.lines +
-				 agg_table_pending(d->window.closed, d->window.cursor) +
-				 agg_table_pending(d->window.open, 0));
+			 d->upstream.queue.lines + window_pending_lines(&d->window));
 	close_all(d);
 	log_info("event=stopped received_lines=%llu forwarded_lines=%llu dropped_upstream=%llu",
 		 (unsigned long long)d->stats.received_lines,

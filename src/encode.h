@@ -3,11 +3,25 @@
  *
  * A line is "type[,extra]:id:value\n": the extra only for a gauge TTL and an
  * X timestamp. A merged value is the shortest text that reads back to the
- * same double (numfmt.h), or the exact integer for U; a timer, distribution
- * or X value is the number text the client wrote, which reads back to the
- * same double too. Every line ends in '\n', so a
- * datagram never starts with an empty line and a file of them reads as lines.
- * A datagram holds whole lines only and never exceeds its packer's cap. */
+ * same double (numfmt.h), or the exact integer for U; a line forwarded as it
+ * came keeps the number text the client wrote where its type allows
+ * (meter_keeps_text()), which reads back to the same double too. Every line
+ * ends in '\n', so a datagram never starts with an empty line and a file of
+ * them reads as lines. A datagram holds whole lines only and never exceeds
+ * its packer's cap.
+ *
+ * A distribution series (t T d D) becomes its samples or its statistics
+ * (aggregate.h, agg_dist_plan()): the statistics as
+ *
+ *     c:<id>,statistic=count:<n>
+ *     c:<id>,statistic=totalTime:<seconds>         d D: totalAmount
+ *     c:<id>,statistic=totalOfSquares:<seconds^2>
+ *     m:<id>,statistic=max:<seconds>
+ *     c:<id>,percentile=T0042,statistic=percentile:<count>    T D: per bucket
+ *
+ * where the statistic (and percentile) tag replaces one the client sent, as
+ * spectatord's own ids do. A series' lines go in one datagram when they fit
+ * one, so that they reach the same spectatord step. */
 #ifndef RELAY_ENCODE_H
 #define RELAY_ENCODE_H
 
@@ -22,6 +36,17 @@
  * id: type, ",extra" (an int64), two ':' and the value. */
 #define ENCODE_MAX_VALUE 24
 #define ENCODE_LINE_OVERHEAD (1 + 20 + 1 + 1 + ENCODE_MAX_VALUE)
+/* The most a distribution series' line adds to its id, '\n' included: a
+ * bucket's ",percentile=T0000,statistic=percentile". */
+#define ENCODE_DIST_OVERHEAD (2 + 38 + 1 + ENCODE_MAX_VALUE + 1)
+
+/* Whether every line a distribution series of this id could become fits a
+ * datagram of max_datagram bytes; if not, its samples are forwarded as they
+ * came. */
+static inline bool encode_dist_fits(size_t id_len, size_t max_datagram)
+{
+	return id_len + ENCODE_DIST_OVERHEAD <= max_datagram;
+}
 
 /* Length of s's line without the '\n'. */
 size_t encode_sample_len(const struct sample *s);
@@ -51,9 +76,15 @@ static inline void packer_reset(struct packer *pk)
 /* Appends s's line. Returns false, changing nothing, if it does not fit. */
 bool packer_add_sample(struct packer *pk, const struct sample *s);
 
-/* Appends the lines of t's entries from position *cursor on (keytab_next()),
- * advancing it past each one written or skipped (agg_entry_emits()), until
- * the next line does not fit or the table ends. Returns the lines appended. */
-size_t packer_add_table(struct packer *pk, const struct agg_table *t, size_t *cursor);
+/* Appends t's lines from *c on, advancing it past each one written or
+ * skipped (an empty slot, a scalar entry that emits nothing), until the next
+ * line does not fit or the table ends. A distribution series that would
+ * start in this datagram but not end in it starts in the next one instead,
+ * unless this one is empty. Returns the lines appended; *dist_lines
+ * receives how many of them came from distribution series. A return of 0
+ * with c not at the end means the next line fits no datagram of this size
+ * (agg_cursor_skip_line()). */
+size_t packer_add_table(struct packer *pk, const struct agg_table *t, struct agg_cursor *c,
+			size_t *dist_lines);
 
 #endif

@@ -38,9 +38,12 @@ static inline int meter_from_symbol(uint8_t c)
 	return (int)meter_by_symbol_[c] - 1;
 }
 
-/* Timers and distribution summaries are one sample per line and cannot be
- * merged; X is forwarded untouched (spectatord never publishes it). */
-static inline bool meter_is_passthrough(enum meter_type t)
+/* Lines of these types that are forwarded as they came (X always, since
+ * spectatord never publishes it; t T d D when they are not merged) carry
+ * the number as the client wrote it: strtod reads it back to the same
+ * double, and it costs no formatting. Other types always carry their value
+ * formatted anew. */
+static inline bool meter_keeps_text(enum meter_type t)
 {
 	return t == METER_TIMER || t == METER_PCT_TIMER || t == METER_DIST ||
 	       t == METER_PCT_DIST || t == METER_SAMPLED;
@@ -100,15 +103,16 @@ struct sample {
 	bool has_extra;      /* g: a TTL was given; X: always true */
 	int64_t extra;       /* g: TTL seconds as sent (> 0); X: epoch milliseconds */
 	union {
-		double d;    /* every type but U; D holds the truncated integer */
+		double d;    /* every type but U, as sent: the truncations
+				spectatord applies later (ns for t and T,
+				int64 for D) are the window's to apply */
 		uint64_t u;  /* U */
 	} v;
 	const char *id;
 	uint32_t id_len;
 	uint32_t name_len;   /* the name is id[0, name_len); tags follow after ',' */
 	/* The value as it was written, whitespace trimmed; borrowed like id.
-	 * Timer and distribution lines are forwarded with it: strtod reads it to
-	 * the same double as v.d, and it costs no formatting. */
+	 * Lines forwarded as they came carry it (meter_keeps_text()). */
 	const char *num;
 	uint32_t num_len;
 	/* The key's hash, 0 until the window computes it (window_prepare()):

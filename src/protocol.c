@@ -491,9 +491,9 @@ static enum reject_reason parse_value(struct proto_parser *ps, enum meter_type t
 			return REJECT_OUT_OF_RANGE;
 		break;
 	case METER_PCT_DIST:
+		/* spectatord records int64(v); the window truncates. */
 		if (v >= two63)
 			return REJECT_OUT_OF_RANGE;
-		v = trunc(v); /* what spectatord records */
 		break;
 	case METER_AGE:
 		if (fabs(v * 1e9) >= two63)
@@ -739,7 +739,7 @@ enum reject_reason proto_parse_line(struct proto_parser *ps, const char *line, s
 		need = out->id_len + ENCODE_LINE_OVERHEAD;
 		break;
 	default:
-		need = meter_is_passthrough(out->type) || out->id_len + ENCODE_LINE_OVERHEAD + 1 >
+		need = meter_keeps_text(out->type) || out->id_len + ENCODE_LINE_OVERHEAD + 1 >
 								   ps->max_line
 			       ? encode_sample_len(out)
 			       : 0;

@@ -18,8 +18,11 @@
 	X(received, lines, counter, "non-empty lines in those datagrams")                     \
 	X(received, truncated, counter, "unix datagrams longer than 65535 bytes (kernel cut them)") \
 	X(received, nul_cut, counter, "datagrams that held a NUL byte; the rest of each was ignored") \
-	X(merged, lines_in, counter, "accepted lines of mergeable types (c g m A C U)")           \
-	X(merged, lines_out, counter, "merged lines written at window ends")                    \
+	X(merged, lines_in, counter, "accepted lines of c g m A C U merged into their series")  \
+	X(merged, lines_out, counter, "lines written for them at window ends")                  \
+	X(timers, lines_in, counter, "accepted t T d D lines merged into their statistics")     \
+	X(timers, lines_out, counter, "lines written for them at window ends: statistics, or the samples of a series too small to merge") \
+	X(timers, unmerged, counter, "t T d D lines forwarded one to one: merge_timers off, a series the window could not take, or one a total would overflow") \
 	X(forwarded, lines, counter, "lines sent upstream, merged and pass-through")            \
 	X(forwarded, datagrams, counter, "datagrams sent upstream")                             \
 	X(forwarded, bytes, counter, "bytes sent upstream")                                     \

@@ -20,22 +20,25 @@ static double realtime_seconds(void)
 static bool source_next(void *ctx, struct packer *pk)
 {
 	struct window *w = ctx;
-	const struct keytab *kt = &w->closed->kt;
+	const struct agg_table *t = w->closed;
 
 	w->undo_cursor = w->cursor;
-	while (!keytab_done(kt, w->cursor)) {
-		size_t lines = packer_add_table(pk, w->closed, &w->cursor);
+	while (!agg_cursor_done(t, &w->cursor)) {
+		size_t dist;
+		size_t lines = packer_add_table(pk, t, &w->cursor, &dist);
 		if (lines > 0) {
 			w->undo_lines = lines;
-			w->stats->merged_lines_out += lines;
+			w->undo_dist_lines = dist;
+			w->stats->merged_lines_out += lines - dist;
+			w->stats->timers_lines_out += dist;
 			return true;
 		}
-		if (!keytab_done(kt, w->cursor)) {
+		if (!agg_cursor_done(t, &w->cursor)) {
 			/* One line longer than max_datagram: only possible after a
 			 * reload shrank it. It can never be sent; an undo must not
 			 * bring it back to be counted twice. */
 			w->stats->dropped_upstream++;
-			keytab_next(kt, &w->cursor);
+			agg_cursor_skip_line(t, &w->cursor);
 			w->undo_cursor = w->cursor;
 		}
 	}
@@ -47,8 +50,9 @@ static void source_undo(void *ctx)
 	struct window *w = ctx;
 
 	w->cursor = w->undo_cursor;
-	w->stats->merged_lines_out -= w->undo_lines;
-	w->undo_lines = 0;
+	w->stats->merged_lines_out -= w->undo_lines - w->undo_dist_lines;
+	w->stats->timers_lines_out -= w->undo_dist_lines;
+	w->undo_lines = w->undo_dist_lines = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -88,28 +92,55 @@ static enum reject_reason pt_record(struct window *w, const struct sample *s)
  * Recording and closing
  * ------------------------------------------------------------------------ */
 
+/* Whether s goes into the table, or is forwarded as it came. */
+static bool mergeable(const struct window *w, const struct sample *s)
+{
+	if (s->type == METER_SAMPLED)
+		return false;
+	if (!agg_is_dist(s->type))
+		return true;
+	return w->merge_timers && encode_dist_fits(s->id_len, w->max_datagram);
+}
+
 void window_prepare(struct window *w, struct sample *s)
 {
-	if (meter_is_passthrough(s->type))
+	if (!mergeable(w, s))
 		return;
 	s->hash = agg_key_hash(s);
-	agg_table_prefetch(w->open, s->hash);
+	agg_table_prefetch(w->open, s);
 }
 
 enum reject_reason window_record(struct window *w, const struct sample *s)
 {
-	if (meter_is_passthrough(s->type))
-		return pt_record(w, s);
-	double now = s->type == METER_AGE && s->v.d == 0 ? realtime_seconds() : 0;
-	enum reject_reason r = agg_table_record(w->open, &w->ages, s, now);
-	if (r == REJECT_NONE)
+	bool dist = agg_is_dist(s->type), forward = !mergeable(w, s);
+	enum reject_reason r = REJECT_NONE;
+
+	if (!forward) {
+		double now = s->type == METER_AGE && s->v.d == 0 ? realtime_seconds() : 0;
+		r = agg_table_record(w->open, &w->ages, s, now, &forward);
+	}
+	if (r != REJECT_NONE)
+		return r;
+	if (dist)
+		(*(forward ? &w->stats->timers_unmerged : &w->stats->timers_lines_in))++;
+	else if (s->type != METER_SAMPLED)
 		w->stats->merged_lines_in++;
-	return r;
+	return forward ? pt_record(w, s) : REJECT_NONE;
 }
 
 bool window_closable(const struct window *w)
 {
-	return keytab_done(&w->closed->kt, w->cursor);
+	struct agg_cursor c = w->cursor;
+
+	return agg_cursor_done(w->closed, &c);
+}
+
+size_t window_pending_lines(const struct window *w)
+{
+	struct agg_cursor start;
+
+	agg_cursor_start(&start);
+	return agg_table_pending(w->closed, &w->cursor) + agg_table_pending(w->open, &start);
 }
 
 bool window_flush(struct window *w)
@@ -134,9 +165,9 @@ bool window_flush(struct window *w)
 	w->closed = w->open;
 	w->open = t;
 	agg_ages_next_window(&w->ages);
-	w->cursor = 0;
-	w->undo_cursor = 0;
-	w->undo_lines = 0;
+	agg_cursor_start(&w->cursor);
+	w->undo_cursor = w->cursor;
+	w->undo_lines = w->undo_dist_lines = 0;
 	w->stats->windows_last_series = agg_table_count(w->closed);
 
 	w->stats->windows_flushed++;
@@ -189,6 +220,9 @@ int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 	w->pool = pool;
 	w->period_ms = cfg->window_ms;
 	w->max_datagram = cfg->max_datagram;
+	w->merge_timers = cfg->merge_timers;
+	agg_cursor_start(&w->cursor);
+	w->undo_cursor = w->cursor;
 	struct agg_limits lim = limits_of(cfg);
 	if (agg_table_init(&w->tables[0], &lim) != 0 || agg_table_init(&w->tables[1], &lim) != 0 ||
 	    agg_ages_init(&w->ages, cfg->age_gauge_limit) != 0) {
@@ -216,6 +250,9 @@ void window_reconfigure(struct window *w, const struct config *cfg)
 	agg_table_set_limits(&w->tables[0], &lim);
 	agg_table_set_limits(&w->tables[1], &lim);
 	w->ages.limit = cfg->age_gauge_limit;
+	/* Series merged so far stay in the table and go out at its close;
+	 * only lines from now on follow the new setting. */
+	w->merge_timers = cfg->merge_timers;
 	if (cfg->max_datagram != w->max_datagram) {
 		/* Lines already packed were checked against the old size, which
 		 * the upstream still accepts for this one datagram. */

@@ -9,9 +9,12 @@
  * the older window still goes first, and nothing is dropped. Memory stays
  * bounded by the two tables.
  *
- * Timer and distribution lines are never merged: they are packed as they
- * arrive and each full datagram is pushed to the upstream at once, so that
- * SpectatorD sees a steady stream rather than a burst per window.
+ * Timers and distribution summaries are merged into their statistics
+ * ([relay] merge_timers). Lines that are not merged (X lines, those lines
+ * when merge_timers is off, and any line agg_table_record() says to forward
+ * as it came) are packed as they arrive and each full datagram is pushed to
+ * the upstream at once, so that SpectatorD sees a steady stream rather than
+ * a burst per window.
  *
  * The age-gauge set lives here too: it outlives windows and reloads. */
 #ifndef RELAY_WINDOW_H
@@ -37,16 +40,16 @@ struct window {
 	struct agg_table tables[2];
 	struct agg_table *open;         /* lines go here */
 	struct agg_table *closed;       /* being delivered */
-	size_t cursor;                  /* position (keytab_next()) of the first entry
-					   of closed not yet delivered */
-	size_t undo_cursor;             /* cursor before the last datagram pulled */
-	size_t undo_lines;
+	struct agg_cursor cursor;       /* the first line of closed not yet delivered */
+	struct agg_cursor undo_cursor;  /* cursor before the last datagram pulled */
+	size_t undo_lines, undo_dist_lines;
 	struct agg_ages ages;
 	struct dgram *pt;               /* owned until pushed: pass-through lines */
 	struct packer pt_pk;
 	uint64_t period_ms;
 	uint64_t due_ms;                /* when the timer should fire next (uv_now) */
 	size_t max_datagram;
+	bool merge_timers;
 	void (*on_close)(void *ctx);    /* after each close: status, self-metrics */
 	void *on_close_ctx;
 	bool closing_handles;
@@ -80,8 +83,11 @@ bool window_delivered(const struct window *w);
 /* Series in the open table. */
 size_t window_series(const struct window *w);
 
-/* Applies window, limits and max_datagram from cfg, keeping the open
- * table and the age-gauge set. */
+/* Lines of the last window not yet delivered, and of the open one. */
+size_t window_pending_lines(const struct window *w);
+
+/* Applies window, limits, max_datagram and merge_timers from cfg, keeping
+ * the open table and the age-gauge set. */
 void window_reconfigure(struct window *w, const struct config *cfg);
 
 /* Stops the timer and frees the tables; cb runs once the timer is closed. */

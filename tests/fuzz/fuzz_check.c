@@ -352,8 +352,6 @@ static void check_ref_value(const char *p, const char *end, const struct sample 
 		return;
 	}
 	CHECK(isfinite(d), "non-finite value %s accepted", g.ref_num);
-	if (s->type == METER_PCT_DIST)
-		d = trunc(d);
 	CHECK(same_bits(d, s->v.d), "value %s: parsed %.17g, strtod %.17g", g.ref_num, s->v.d, d);
 }
 
@@ -569,7 +567,7 @@ static void model_merge(struct mentry *e, const struct sample *s, double now)
 struct run {
 	struct config cfg;
 	struct agg_table tab[2], *open, *closed;
-	size_t cursor;     /* position in closed: entries before it were delivered */
+	struct agg_cursor cursor; /* in closed: entries before it were delivered */
 	size_t cursor_idx; /* the same, as an index of the model */
 	struct keytab_entry **passed; /* the entries one datagram went past */
 	size_t passed_cap;
@@ -707,7 +705,8 @@ static void pt_record(struct run *r, const struct sample *s)
 static void merged_record(struct run *r, const struct sample *s)
 {
 	uint8_t kind = (uint8_t)meter_symbol[s->type];
-	enum reject_reason got = agg_table_record(r->open, &r->ages, s, FUZZ_NOW);
+	bool forward;
+	enum reject_reason got = agg_table_record(r->open, &r->ages, s, FUZZ_NOW, &forward);
 	struct mentry *e = model_find(r->mopen, kind, s->id, s->id_len);
 
 	if (!e) {
@@ -746,7 +745,14 @@ static void merged_record(struct run *r, const struct sample *s)
 	} else {
 		CHECK(got == REJECT_NONE, "known key refused: %s", reject_reason_name[got]);
 	}
-	if (e)
+	/* A counter sum that would leave the finite range is split: the line
+	 * goes out alone, the window's sum stays as it was. */
+	bool overflow = e && s->type == METER_COUNTER && isinf(e->val.v.d + s->v.d);
+	CHECK(forward == overflow, "forward %d for a line whose merge %s", forward,
+	      overflow ? "overflows" : "is exact");
+	if (forward)
+		pt_record(r, s);
+	else if (e)
 		model_merge(e, s, FUZZ_NOW);
 
 	CHECK(agg_table_count(r->open) == r->mopen->n, "table holds %zu keys, model %zu",
@@ -802,20 +808,6 @@ static void check_entry_line(const struct agg_table *t, struct keytab_entry *e, 
 	cur_line = line;
 	cur_len = len;
 	enum reject_reason rr = proto_parse_line(&g.rp, line, len, &got);
-	if (type == METER_COUNTER && isinf(v->v.d)) {
-		/* The one legitimate exception: increments near DBL_MAX sum to
-		 * +inf, as they would inside spectatord. The relay forwards "inf",
-		 * which its own parser refuses as non-finite. */
-		CHECK(v->v.d > 0, "counter summed to -inf");
-		CHECK(rr == REJECT_NON_FINITE, "forwarded counter overflow re-parses as %s",
-		      reject_reason_name[rr]);
-		CHECK(len == 2 + e->key_len + 4 && memcmp(line, "c:", 2) == 0 &&
-			      memcmp(line + 2, keytab_key(&t->kt, e), e->key_len) == 0 &&
-			      memcmp(line + 2 + e->key_len, ":inf", 4) == 0,
-		      "counter overflow forwarded as something else than c:id:inf");
-		cur_line = NULL;
-		return;
-	}
 	CHECK(rr == REJECT_NONE, "forwarded merged line refused: %s", reject_reason_name[rr]);
 
 	const char *key = keytab_key(&t->kt, e);
@@ -845,33 +837,35 @@ static size_t deliver(struct run *r, size_t take)
 	const struct agg_table *t = r->closed;
 	size_t count = agg_table_count(t), k;
 
-	for (k = 0; k < take && !keytab_done(&t->kt, r->cursor); k++) {
+	for (k = 0; k < take && !agg_cursor_done(t, &r->cursor); k++) {
 		struct packer pk;
-		size_t from = r->cursor, from_idx = r->cursor_idx;
+		size_t from = r->cursor.pos, from_idx = r->cursor_idx, dist;
 
 		packer_init(&pk, r->out_buf, r->cfg.cap);
-		size_t lines = packer_add_table(&pk, t, &r->cursor);
-		CHECK(r->cursor >= from && r->cursor <= t->kt.arena_len,
-		      "cursor moved from %zu to %zu of %zu", from, r->cursor, t->kt.arena_len);
+		size_t lines = packer_add_table(&pk, t, &r->cursor, &dist);
+		size_t to = agg_cursor_done(t, &r->cursor) ? t->kt.arena_len : r->cursor.pos;
+		CHECK(dist == 0, "distribution lines from a table without them");
+		CHECK(to >= from && to <= t->kt.arena_len, "cursor moved from %zu to %zu of %zu",
+		      from, to, t->kt.arena_len);
 		CHECK(pk.lines == lines, "packer holds %zu lines, returned %zu", pk.lines, lines);
 		/* The entries passed, in the model's order. */
 		size_t pos = from;
 		struct keytab_entry *e;
 		size_t npassed = 0;
-		while (pos < r->cursor && (e = keytab_next(&t->kt, &pos))) {
+		while (pos < to && (e = keytab_next(&t->kt, &pos))) {
 			if (npassed == r->passed_cap) {
 				r->passed_cap = r->passed_cap ? r->passed_cap * 2 : 256;
 				r->passed = xrealloc(r->passed, r->passed_cap * sizeof(*r->passed));
 			}
 			r->passed[npassed++] = e;
 		}
-		CHECK(pos == r->cursor, "cursor between entries");
+		CHECK(pos == to, "cursor between entries");
 		r->cursor_idx += npassed;
 		CHECK(r->cursor_idx <= count, "passed %zu entries of %zu", r->cursor_idx, count);
 		if (lines == 0) {
 			/* Only entries that emit nothing may be left: any line of a
 			 * table must fit an empty datagram, or it is never sent. */
-			CHECK(keytab_done(&t->kt, r->cursor), "entry %zu fits no %zu-byte datagram",
+			CHECK(agg_cursor_done(t, &r->cursor), "entry %zu fits no %zu-byte datagram",
 			      r->cursor_idx, r->cfg.cap);
 			for (size_t i = from_idx; i < count; i++)
 				CHECK(!model_emits(&r->mclosed->e[i]), "entry %zu skipped", i);
@@ -892,13 +886,13 @@ static size_t deliver(struct run *r, size_t take)
 		CHECK(p == end, "more lines than entries that emit");
 
 		/* Greedy: the datagram ended because the next line did not fit. */
-		if (!keytab_done(&t->kt, r->cursor)) {
+		if (!agg_cursor_done(t, &r->cursor)) {
 			struct packer rest;
-			size_t c = r->cursor;
+			struct agg_cursor c = r->cursor;
 			CHECK(model_emits(&r->mclosed->e[r->cursor_idx]),
 			      "stopped at entry %zu, which emits nothing", r->cursor_idx);
 			packer_init(&rest, r->spare_buf, r->cfg.cap - pk.len);
-			CHECK(packer_add_table(&rest, t, &c) == 0 && c == r->cursor,
+			CHECK(packer_add_table(&rest, t, &c, &dist) == 0 && c.pos == r->cursor.pos,
 			      "stopped at entry %zu with room for it", r->cursor_idx);
 		}
 	}
@@ -912,10 +906,10 @@ static size_t deliver(struct run *r, size_t take)
 static void flush(struct run *r, size_t take)
 {
 	pt_push(r);
-	if (!keytab_done(&r->closed->kt, r->cursor)) {
+	if (!agg_cursor_done(r->closed, &r->cursor)) {
 		size_t taken = deliver(r, take);
 		take = take == SIZE_MAX ? SIZE_MAX : take - taken;
-		if (!keytab_done(&r->closed->kt, r->cursor))
+		if (!agg_cursor_done(r->closed, &r->cursor))
 			return;
 	}
 	agg_table_clear(r->closed);
@@ -928,7 +922,7 @@ static void flush(struct run *r, size_t take)
 	struct model *m = r->mclosed;
 	r->mclosed = r->mopen;
 	r->mopen = m;
-	r->cursor = 0;
+	agg_cursor_start(&r->cursor);
 	r->cursor_idx = 0;
 
 	check_table(r->closed, r->mclosed);
@@ -1002,7 +996,7 @@ static void ingest(struct run *r, const char *buf, size_t len, bool truncated)
 			check_too_long(line, n, r->cfg.cap);
 		if (rr == REJECT_NONE) {
 			check_accepted(line, n, &s);
-			if (meter_is_passthrough(s.type))
+			if (meter_keeps_text(s.type))
 				pt_record(r, &s);
 			else
 				merged_record(r, &s);
@@ -1025,6 +1019,7 @@ static void run_init(struct run *r, const uint8_t *header, size_t size)
 		abort();
 	r->open = &r->tab[0];
 	r->closed = &r->tab[1];
+	agg_cursor_start(&r->cursor);
 	r->mopen = &r->mod[0];
 	r->mclosed = &r->mod[1];
 	r->arena_cap = size;
@@ -1094,7 +1089,7 @@ int fuzz_check(const uint8_t *data, size_t size)
 	}
 	flush(&r, SIZE_MAX);
 	flush(&r, SIZE_MAX); /* the window left open by a partial delivery, if any */
-	CHECK(keytab_done(&r.closed->kt, r.cursor) && agg_table_count(r.open) == 0,
+	CHECK(agg_cursor_done(r.closed, &r.cursor) && agg_table_count(r.open) == 0,
 	      "the last window was not delivered");
 
 	run_deinit(&r);
