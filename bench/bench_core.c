@@ -94,15 +94,15 @@ static struct result run(const struct workload *wl, enum mode mode, int rounds)
 	struct proto_parser ps;
 	struct agg_table t;
 	struct agg_ages ages;
-	static char out[MAX_DGRAM];
+	static char out[MAX_DGRAM + 1];
 	struct packer pk;
 	volatile size_t sink = 0;
 	struct result res = { 0 };
 
-	proto_parser_init(&ps, MAX_DGRAM);
-	agg_table_init(&t, &(struct agg_limits){ 10000000, (size_t)1 << 31, 0 });
+	proto_parser_init(&ps);
+	agg_table_init(&t, &(struct agg_limits){ 10000000, (size_t)1 << 31, 0, 61440 });
 	agg_ages_init(&ages, 1000);
-	packer_init(&pk, out, sizeof(out));
+	packer_init(&pk, out, sizeof(out) - 1);
 
 	double best = 1e30;
 	for (int r = 0; r < rounds; r++) {
@@ -125,10 +125,10 @@ static struct result run(const struct workload *wl, enum mode mode, int rounds)
 					sink += s.id_len;
 					continue;
 				}
-				bool forward = s.type == METER_SAMPLED;
-				if (!forward)
-					agg_table_record(&t, &ages, &s, 1e9, &forward);
-				if (forward && !packer_add_sample(&pk, &s)) {
+				struct agg_outcome oc = { .forward = s.type == METER_SAMPLED };
+				if (!oc.forward)
+					agg_table_record(&t, &ages, &s, 1e9, &oc);
+				if (oc.forward && !packer_add_sample(&pk, &s)) {
 					packer_reset(&pk);
 					packer_add_sample(&pk, &s);
 				}
@@ -157,11 +157,11 @@ static double run_flush(const struct workload *wl)
 	struct proto_parser ps;
 	struct agg_table t;
 	struct agg_ages ages;
-	static char out[MAX_DGRAM];
+	static char out[MAX_DGRAM + 1];
 	struct packer pk;
 
-	proto_parser_init(&ps, MAX_DGRAM);
-	agg_table_init(&t, &(struct agg_limits){ 10000000, (size_t)1 << 31, 0 });
+	proto_parser_init(&ps);
+	agg_table_init(&t, &(struct agg_limits){ 10000000, (size_t)1 << 31, 0, 61440 });
 	agg_ages_init(&ages, 1000);
 	for (size_t d = 0; d < wl->ndgrams; d++) {
 		struct proto_lines it;
@@ -171,16 +171,16 @@ static double run_flush(const struct workload *wl)
 		proto_lines_init(&it, wl->buf + wl->off[d], wl->off[d + 1] - wl->off[d], false);
 		while (proto_lines_next(&it, &line, &n, &partial)) {
 			struct sample s;
-			bool forward;
+			struct agg_outcome oc;
 			if (proto_parse_line(&ps, line, n, &s) == REJECT_NONE && s.type != METER_SAMPLED)
-				agg_table_record(&t, &ages, &s, 1e9, &forward);
+				agg_table_record(&t, &ages, &s, 1e9, &oc);
 		}
 	}
 	double t0 = now_ns();
 	struct agg_cursor cursor;
 	size_t lines = 0, dist;
 	agg_cursor_start(&cursor);
-	packer_init(&pk, out, sizeof(out));
+	packer_init(&pk, out, sizeof(out) - 1);
 	while (!agg_cursor_done(&t, &cursor)) {
 		packer_reset(&pk);
 		lines += packer_add_table(&pk, &t, &cursor, &dist);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "numfmt.h"
 #include "percentile.h"
 
 int agg_table_init(struct agg_table *t, const struct agg_limits *lim)
@@ -157,8 +158,22 @@ static bool room_for(const struct agg_table *t, const struct sample *s)
 	       t->kt.key_bytes + t->dt.key_bytes + s->id_len <= t->lim.max_key_bytes;
 }
 
+/* Whether a line of this id with this value and TTL fits max_line. Formats
+ * nothing unless the id is within a line's widest overhead of the limit,
+ * which only long ids are. */
+static bool line_fits(const struct agg_table *t, const struct sample *s, double value, int64_t ttl)
+{
+	char num[NUMFMT_MAX], ext[NUMFMT_MAX];
+
+	if (metric_line_len(s->id_len, NUMFMT_I64_MAX, NUMFMT_DOUBLE_MAX) <= t->lim.max_line)
+		return true;
+	return metric_line_len(s->id_len, ttl ? numfmt_i64(ext, ttl) : 0, numfmt_double(num, value)) <=
+	       t->lim.max_line;
+}
+
 static enum reject_reason record_scalar(struct agg_table *t, struct agg_ages *ages,
-					const struct sample *s, double now, bool *forward)
+					const struct sample *s, double now,
+					struct agg_outcome *out)
 {
 	uint8_t kind = (uint8_t)meter_symbol[s->type];
 	uint64_t h = s->hash ? s->hash : agg_key_hash(s);
@@ -192,13 +207,25 @@ static enum reject_reason record_scalar(struct agg_table *t, struct agg_ages *ag
 		return REJECT_AGE_GAUGE_LIMIT;
 	}
 	struct agg_value *v = keytab_val(e);
-	if (s->type == METER_COUNTER && isinf(v->v.d + s->v.d)) {
-		/* spectatord's own sum would overflow too, but a line saying
-		 * "inf" is one the relay itself refuses. Forwarded alone, the
-		 * line keeps the window's sum finite, and spectatord adds the
-		 * two to the same +inf it would have reached. */
-		*forward = true;
+	if (s->type == METER_COUNTER &&
+	    (isinf(v->v.d + s->v.d) || !line_fits(t, s, v->v.d + s->v.d, 0))) {
+		/* The sum's line cannot be sent: spectatord's own sum would
+		 * overflow too, but a line saying "inf" is one the relay itself
+		 * refuses; or the sum's text is too long. Forwarded alone, the
+		 * line keeps the window's sum as it was, and spectatord adds the
+		 * two as it would have added the lines. */
+		out->forward = true;
 		return REJECT_NONE;
+	}
+	if (s->type == METER_GAUGE && !s->has_extra && v->ttl != 0 &&
+	    !line_fits(t, s, s->v.d, v->ttl)) {
+		/* One line cannot carry an earlier line's TTL with this value:
+		 * the series as it stood goes first, then this line starts it
+		 * again. spectatord sees the TTL, then the value, as it would
+		 * have. */
+		out->split = true;
+		out->old = *v;
+		memset(v, 0, sizeof(*v));
 	}
 	merge(s->type, v, s, now);
 	return REJECT_NONE;
@@ -356,7 +383,8 @@ static bool merge_dist(struct agg_table *t, struct agg_dist *d, enum meter_type 
 	return true;
 }
 
-static enum reject_reason record_dist(struct agg_table *t, const struct sample *s, bool *forward)
+static enum reject_reason record_dist(struct agg_table *t, const struct sample *s,
+				      struct agg_outcome *out)
 {
 	uint8_t kind = (uint8_t)meter_symbol[s->type];
 	uint64_t h = s->hash ? s->hash : agg_key_hash(s);
@@ -368,31 +396,31 @@ static enum reject_reason record_dist(struct agg_table *t, const struct sample *
 		 * takes each alone, so none is refused. */
 		if (!room_for(t, s) ||
 		    (t->lim.max_per_name && charge_name(t, s) != REJECT_NONE)) {
-			*forward = true;
+			out->forward = true;
 			return REJECT_NONE;
 		}
 		if (keytab_insert(&t->dt, h, kind, s->id, s->id_len, &e) != 0) {
 			if (t->lim.max_per_name)
 				refund_name(t, s);
-			*forward = true;
+			out->forward = true;
 			return REJECT_NONE;
 		}
 		struct agg_dist *d = keytab_val(e);
 		d->buckets = d->kept = BLOCKS_NONE;
 	}
 	if (!merge_dist(t, keytab_val(e), s->type, s->v.d))
-		*forward = true;
+		out->forward = true;
 	return REJECT_NONE;
 }
 
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
-				    const struct sample *s, double now, bool *forward)
+				    const struct sample *s, double now, struct agg_outcome *out)
 {
-	*forward = false;
+	out->forward = out->split = false;
 	assert(s->type != METER_SAMPLED);
 	if (agg_is_dist(s->type))
-		return record_dist(t, s, forward);
-	return record_scalar(t, ages, s, now, forward);
+		return record_dist(t, s, out);
+	return record_scalar(t, ages, s, now, out);
 }
 
 static enum meter_type entry_type(const struct keytab_entry *e)

@@ -79,6 +79,7 @@ struct agg_limits {
 				 bounds the bucket counts and samples of
 				 distribution series as well */
 	size_t max_per_name;  /* distinct keys sharing one name; 0: no limit */
+	size_t max_line;      /* longest line a datagram carries (max_datagram) */
 };
 
 struct agg_table {
@@ -126,18 +127,31 @@ static inline void agg_table_prefetch(const struct agg_table *t, const struct sa
 	__builtin_prefetch(&kt->slots[s->hash & kt->mask]);
 }
 
-/* Merges one accepted sample of any type but X. now is the receive time in
- * epoch seconds, for A lines whose value is 0. The sample is only read.
+/* What agg_table_record() did besides merging. The caller forwards, in this
+ * order and before the table's own lines: split's line, then s. */
+struct agg_outcome {
+	bool forward;   /* s was not merged: forward it as it came */
+	bool split;     /* the series' line as it stood before s (value `old`) no
+			   longer combines with s into a line that fits: it
+			   goes out now, and the series starts again from s */
+	struct agg_value old;
+};
+
+/* Merges one accepted sample of any type but X, whose own line fits
+ * (encode_fits()). now is the receive time in epoch seconds, for A lines
+ * whose value is 0. The sample is only read.
  *
  * Returns REJECT_NONE, REJECT_SERIES_LIMIT (a new key past max_series,
  * max_key_bytes or memory), REJECT_NAME_LIMIT (a new key past max_per_name)
- * or REJECT_AGE_GAUGE_LIMIT. Or, with REJECT_NONE, sets *forward: the line
- * was not merged and must be forwarded as it came, because merging it would
- * not be exact (a counter sum or a distribution total that would leave the
- * finite range), or, for t T d D, because the table could not take it (the
- * limits above): those are never refused, as spectatord takes each alone. */
+ * or REJECT_AGE_GAUGE_LIMIT. With REJECT_NONE, *out says what else to do:
+ * - forward: merging s would not be exact (a counter sum or a distribution
+ *   total leaving the finite range, a counter sum whose text no longer fits
+ *   a line), or, for t T d D, the table could not take it (the limits
+ *   above): those are never refused, as spectatord takes each alone;
+ * - split: a gauge whose TTL and value, from different lines, make a line
+ *   longer than max_line. */
 enum reject_reason agg_table_record(struct agg_table *t, struct agg_ages *ages,
-				    const struct sample *s, double now, bool *forward);
+				    const struct sample *s, double now, struct agg_outcome *out);
 
 /* Empties the table; memory shrinks toward the working set (keytab_clear()). */
 void agg_table_clear(struct agg_table *t);

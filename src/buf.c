@@ -2,6 +2,7 @@
 #include "buf.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void dgram_pool_init(struct dgram_pool *p, size_t cap, size_t max_free)
 {
@@ -41,7 +42,7 @@ struct dgram *dgram_new(struct dgram_pool *p)
 		p->free = d->next;
 		p->nfree--;
 	} else {
-		d = malloc(sizeof(*d) + p->cap);
+		d = malloc(sizeof(*d) + p->cap + 1);
 		if (!d)
 			return NULL;
 		d->cap = p->cap;
@@ -92,4 +93,41 @@ struct dgram *dgram_queue_pop(struct dgram_queue *q)
 	q->lines -= d->lines;
 	d->next = NULL;
 	return d;
+}
+
+size_t dgram_recut(struct dgram_pool *p, struct dgram *d, size_t max, struct dgram_queue *q)
+{
+	struct dgram *cur = NULL;
+	size_t dropped = 0;
+
+	for (const char *line = d->data, *end = d->data + d->len; line < end;) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);
+		if (n - 1 > max) {
+			dropped++;
+		} else {
+			if (cur && cur->len + n > max + 1) {
+				dgram_queue_push(q, cur);
+				cur = NULL;
+			}
+			if (!cur && (cur = dgram_new(p)) && cur->cap < max) {
+				dgram_free(p, cur); /* a buffer for smaller datagrams */
+				cur = NULL;
+			}
+			if (cur) {
+				memcpy(cur->data + cur->len, line, n);
+				cur->len += n;
+				cur->lines++;
+			} else {
+				dropped++;
+			}
+		}
+		line += n;
+	}
+	if (cur && cur->lines)
+		dgram_queue_push(q, cur);
+	else
+		dgram_free(p, cur);
+	dgram_free(p, d);
+	return dropped;
 }

@@ -389,7 +389,7 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	d->start_ms = d->last_status_ms = uv_now(&d->loop);
 	dgram_pool_init(&d->pool, cfg->max_datagram, 64);
 
-	r = proto_parser_init(&d->ingest.ps, cfg->max_datagram);
+	r = proto_parser_init(&d->ingest.ps);
 	if (r != 0) {
 		snprintf(err, errlen, "out of memory");
 		return r;
@@ -577,7 +577,6 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 	sd_notify_str(notify);
 
 	log_set_level((enum log_level)next.log_level);
-	proto_parser_set_max_line(&d->ingest.ps, next.max_datagram);
 	r = upstream_reconfigure(&d->upstream, &next.upstream, next.max_datagram,
 				 next.max_pending_bytes, err, sizeof(err));
 	if (r != 0) {

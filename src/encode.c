@@ -23,6 +23,24 @@ size_t encode_sample_len(const struct sample *s)
 	return n;
 }
 
+bool encode_fits(const struct sample *s, size_t max_datagram)
+{
+	/* A line adds at most ENCODE_LINE_OVERHEAD to its id, but for the text
+	 * a client wrote, which can be any length. */
+	if (!meter_keeps_text(s->type) && s->id_len + ENCODE_LINE_OVERHEAD <= max_datagram)
+		return true;
+	if (s->type == METER_AGE && s->v.d == 0)
+		return metric_line_len(s->id_len, 0, ENCODE_MAX_VALUE) <= max_datagram;
+	return encode_sample_len(s) <= max_datagram;
+}
+
+/* Room for a line of n bytes, '\n' included: the last '\n' may go one past
+ * the cap (encode.h). */
+static inline bool room(const struct packer *pk, size_t n)
+{
+	return pk->len + n <= pk->cap + 1;
+}
+
 /* Writes one line if it fits. The value is the given text, or formatted
  * once into a stack buffer, before anything is committed. */
 static bool put_line(struct packer *pk, char sym, bool has_extra, int64_t extra, const char *id,
@@ -32,7 +50,7 @@ static bool put_line(struct packer *pk, char sym, bool has_extra, int64_t extra,
 	size_t elen = has_extra ? numfmt_i64(ext, extra) : 0;
 	size_t total = 1 + (has_extra ? 1 + elen : 0) + 1 + id_len + 1 + nlen + 1;
 
-	if (pk->len + total > pk->cap)
+	if (!room(pk, total))
 		return false;
 	char *w = pk->buf + pk->len;
 	*w++ = sym;
@@ -166,7 +184,7 @@ static bool put_dist_line(struct packer *pk, const struct keytab *dt, const stru
 	}
 	tags[ntags++] = (struct forced_tag){ "statistic", stat, 9, strlen(stat) };
 
-	struct writer w = { pk->buf + pk->len, pk->buf + pk->cap, true };
+	struct writer w = { pk->buf + pk->len, pk->buf + pk->cap + 1, true };
 	put(&w, l->what == AGG_MAX ? "m:" : "c:", 2);
 	put_id(&w, id, e->key_len, tags, ntags);
 	put(&w, ":", 1);

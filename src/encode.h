@@ -7,8 +7,11 @@
  * came keeps the number text the client wrote where its type allows
  * (meter_keeps_text()), which reads back to the same double too. Every line
  * ends in '\n', so a datagram never starts with an empty line and a file of
- * them reads as lines. A datagram holds whole lines only and never exceeds
- * its packer's cap.
+ * them reads as lines. A datagram holds whole lines only, at most its
+ * packer's cap bytes of them and the last line's '\n': the newline is only
+ * needed between lines, so a line may be as long as the cap, and datagram
+ * sockets do not send a '\n' that goes past it (upstream.c). Buffers hold
+ * cap + 1 bytes.
  *
  * A distribution series (t T d D) becomes its samples or its statistics
  * (aggregate.h, agg_dist_plan()): the statistics as
@@ -34,11 +37,11 @@
 
 /* Longest value text (a negative subnormal), and the most a line adds to its
  * id: type, ",extra" (an int64), two ':' and the value. */
-#define ENCODE_MAX_VALUE 24
-#define ENCODE_LINE_OVERHEAD (1 + 20 + 1 + 1 + ENCODE_MAX_VALUE)
-/* The most a distribution series' line adds to its id, '\n' included: a
- * bucket's ",percentile=T0000,statistic=percentile". */
-#define ENCODE_DIST_OVERHEAD (2 + 38 + 1 + ENCODE_MAX_VALUE + 1)
+#define ENCODE_MAX_VALUE NUMFMT_DOUBLE_MAX
+#define ENCODE_LINE_OVERHEAD (1 + 1 + NUMFMT_I64_MAX + 1 + 1 + ENCODE_MAX_VALUE)
+/* The most a distribution series' line adds to its id: a bucket's
+ * "c:" ",percentile=T0000,statistic=percentile" ":" and the value. */
+#define ENCODE_DIST_OVERHEAD (2 + 38 + 1 + ENCODE_MAX_VALUE)
 
 /* Whether every line a distribution series of this id could become fits a
  * datagram of max_datagram bytes; if not, its samples are forwarded as they
@@ -48,13 +51,22 @@ static inline bool encode_dist_fits(size_t id_len, size_t max_datagram)
 	return id_len + ENCODE_DIST_OVERHEAD <= max_datagram;
 }
 
-/* Length of s's line without the '\n'. */
+/* Length of s's line without the '\n', as forwarded alone: the value as
+ * written for types that keep their text, formatted anew for the others. */
 size_t encode_sample_len(const struct sample *s);
 
-/* Fills one datagram. buf is borrowed from the caller, who owns it. */
+/* Whether the line the relay forwards for s alone fits a datagram of
+ * max_datagram bytes; if not, s is refused as too-long. For an age gauge of
+ * 0, that line carries the receive time (any 24-character number). Lines
+ * that merge into longer ones are the table's to split (agg_table_record()).
+ * Formats nothing unless the id is within a line's overhead of the limit. */
+bool encode_fits(const struct sample *s, size_t max_datagram);
+
+/* Fills one datagram. buf is borrowed from the caller, who owns it, and
+ * holds cap + 1 bytes. */
 struct packer {
 	char *buf;
-	size_t len;   /* bytes used */
+	size_t len;   /* bytes used: at most cap, or cap + 1 ending in '\n' */
 	size_t cap;   /* the datagram limit (max_datagram) */
 	size_t lines; /* lines in buf */
 };

@@ -6,6 +6,7 @@
 #define RELAY_METRIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The eleven SpectatorD meter types. The symbol is the first byte of a line. */
@@ -49,6 +50,13 @@ static inline bool meter_keeps_text(enum meter_type t)
 	       t == METER_PCT_DIST || t == METER_SAMPLED;
 }
 
+/* A forwarded line is "type[,extra]:id:value": its length without the '\n',
+ * given the extra's length (0: none) and the value's. */
+static inline size_t metric_line_len(size_t id_len, size_t extra_len, size_t value_len)
+{
+	return 1 + (extra_len ? 1 + extra_len : 0) + 1 + id_len + 1 + value_len;
+}
+
 /* Why a line was refused. Parser reasons come first, in the order of the
  * checks (docs/protocol.md section 12.7); the last ones are window limits.
  * Names are stable: they appear in stats, self-metrics and docs. */
@@ -74,7 +82,7 @@ static inline bool meter_keeps_text(enum meter_type t)
 	X(NAN, "nan", "NaN value for a type other than g")                               \
 	X(NON_FINITE, "non-finite", "infinite value")                                    \
 	X(OUT_OF_RANGE, "out-of-range", "value or extra field outside what spectatord can represent") \
-	X(TOO_LONG, "too-long", "canonical line would not fit in one upstream datagram") \
+	X(TOO_LONG, "too-long", "the canonical line, forwarded alone, would not fit in one upstream datagram") \
 	X(TRUNCATED, "truncated", "line cut off at 65536 bytes, where SpectatorD's read ends") \
 	X(SERIES_LIMIT, "series-limit", "new series beyond [limits] max_series or max_key_bytes in this window") \
 	X(NAME_LIMIT, "name-limit", "new series of one name beyond [limits] max_series_per_name in this window") \

@@ -12,6 +12,9 @@
 /* Longest text any of these functions writes, plus the terminating NUL:
  * "-2.2250738585072014e-308" is 24 characters, UINT64_MAX is 20. */
 #define NUMFMT_MAX 32
+/* The longest of each kind, without the NUL. */
+#define NUMFMT_DOUBLE_MAX 24
+#define NUMFMT_I64_MAX 20
 
 /* Each writes NUL-terminated text into dst (at least NUMFMT_MAX bytes) and
  * returns its length. NaN is "nan", infinities are "inf" and "-inf". */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encode.h"
 
 /* ------------------------------------------------------------------------
  * Byte classes
@@ -120,10 +119,9 @@ static inline bool is_digit(uint8_t c)
  * Setup
  * ------------------------------------------------------------------------ */
 
-int proto_parser_init(struct proto_parser *ps, size_t max_line)
+int proto_parser_init(struct proto_parser *ps)
 {
 	memset(ps, 0, sizeof(*ps));
-	ps->max_line = max_line;
 	ps->tags = malloc((PROTO_MAX_LINE / 4 + 1) * sizeof(*ps->tags));
 	ps->scratch = malloc(PROTO_MAX_LINE);
 	ps->ids[0] = malloc(PROTO_MAX_LINE);
@@ -150,11 +148,6 @@ void proto_parser_deinit(struct proto_parser *ps)
 	if (ps->c_locale != (locale_t)0)
 		freelocale(ps->c_locale);
 	memset(ps, 0, sizeof(*ps));
-}
-
-void proto_parser_set_max_line(struct proto_parser *ps, size_t max_line)
-{
-	ps->max_line = max_line;
 }
 
 /* ------------------------------------------------------------------------
@@ -723,29 +716,5 @@ enum reject_reason proto_parse_line(struct proto_parser *ps, const char *line, s
 		build_id(ps, line, clean, name, name_len, ntags, out);
 	}
 
-	/* The line as it will be forwarded, '\n' included, must fit a datagram.
-	 * Pass-through lines keep their number text, however long. A merged
-	 * line can carry text no single line had: a counter's sum or an age
-	 * gauge's receive time (any 24-character number), a gauge's TTL from
-	 * another line (any extra). For the rest the line is its own bound;
-	 * formatting its number is left to long ids, which are rare. */
-	size_t need;
-	switch (out->type) {
-	case METER_COUNTER:
-	case METER_AGE:
-		need = 1 + 1 + out->id_len + 1 + ENCODE_MAX_VALUE;
-		break;
-	case METER_GAUGE:
-		need = out->id_len + ENCODE_LINE_OVERHEAD;
-		break;
-	default:
-		need = meter_keeps_text(out->type) || out->id_len + ENCODE_LINE_OVERHEAD + 1 >
-								   ps->max_line
-			       ? encode_sample_len(out)
-			       : 0;
-		break;
-	}
-	if (need + 1 > ps->max_line)
-		return REJECT_TOO_LONG;
 	return REJECT_NONE;
 }

@@ -28,7 +28,9 @@
 #define PROTO_SAFE_DATAGRAM 65535u
 #define PROTO_SPECTATORD_READ 65536u
 
-/* No line SpectatorD takes is longer. Longer lines are refused as too-long. */
+/* No line SpectatorD takes is longer. Longer lines are refused as too-long;
+ * whether a shorter one fits the relay's own datagrams is the window's to
+ * say (encode_fits()). */
 #define PROTO_MAX_LINE PROTO_SAFE_DATAGRAM
 
 struct proto_tag {
@@ -39,7 +41,6 @@ struct proto_tag {
 
 /* Scratch space for one parser; owned by whoever owns the loop that parses. */
 struct proto_parser {
-	size_t max_line;           /* longest canonical line, '\n' included */
 	struct proto_tag *tags;    /* PROTO_MAX_LINE / 4 + 1 entries */
 	char *scratch;             /* replaced tag bytes, PROTO_MAX_LINE */
 	char *ids[2];              /* canonical ids that had to be rebuilt, used in
@@ -50,12 +51,9 @@ struct proto_parser {
 	locale_t c_locale;         /* strtod_l: values never depend on the locale */
 };
 
-/* Allocates the scratch buffers. max_line is the upstream datagram size: a
- * line whose canonical form plus '\n' is longer is refused as too-long.
- * Returns 0 or -ENOMEM. */
-int proto_parser_init(struct proto_parser *ps, size_t max_line);
+/* Allocates the scratch buffers. Returns 0 or -ENOMEM. */
+int proto_parser_init(struct proto_parser *ps);
 void proto_parser_deinit(struct proto_parser *ps);
-void proto_parser_set_max_line(struct proto_parser *ps, size_t max_line);
 
 /* Walks the lines of one datagram. Framing is the relay's, not spectatord's:
  * the datagram ends at its first NUL byte, lines end at '\n', empty lines are

@@ -116,9 +116,10 @@ int upstream_open(struct upstream *up, uv_loop_t *loop, const struct url *url, s
 	up->state = UPSTREAM_UP;
 	up->rl.burst = 5;
 	up->rl.interval_ms = 60000;
-	up->pull_buf = malloc(max_datagram);
+	/* A datagram's last '\n' may go one byte past its size (encode.h). */
+	up->pull_buf = malloc(max_datagram + 1);
 	/* Streams keep the unwritten rest of one datagram (see open_stdout). */
-	up->partial.buf = malloc(max_datagram);
+	up->partial.buf = malloc(max_datagram + 1);
 	up->partial.cap = max_datagram;
 	if (!up->pull_buf || !up->partial.buf) {
 		free(up->pull_buf);
@@ -151,23 +152,27 @@ void upstream_set_source(struct upstream *up, const struct upstream_source *src)
 static ssize_t send_one(struct upstream *up, const char *buf, size_t len)
 {
 	ssize_t n;
+	/* A datagram's last '\n' may go past max_datagram (encode.h); a
+	 * datagram socket need not carry it. */
+	size_t dlen = len > up->max_datagram ? len - 1 : len;
 
 	switch (up->url.kind) {
 	case URL_UNIX:
-		n = sendto(up->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, &up->url.addr.sa,
+		n = sendto(up->fd, buf, dlen, MSG_DONTWAIT | MSG_NOSIGNAL, &up->url.addr.sa,
 			   up->url.addrlen);
 		break;
 	case URL_UDP:
-		n = send(up->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = send(up->fd, buf, dlen, MSG_DONTWAIT | MSG_NOSIGNAL);
 		break;
 	default:
 		do {
 			n = up->stream_sock ? send(up->out_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)
 					    : write(up->out_fd, buf, len);
 		} while (n < 0 && errno == EINTR);
-		break;
+		return n < 0 ? -errno : n;
 	}
-	return n < 0 ? -errno : n;
+	/* A datagram goes whole or not at all. */
+	return n < 0 ? -errno : (ssize_t)len;
 }
 
 /* A stream took only the first `taken` bytes: keep the rest, to go first. */
@@ -376,7 +381,12 @@ out:
 
 void upstream_push(struct upstream *up, struct dgram *d)
 {
-	dgram_queue_push(&up->queue, d);
+	/* Packed before a reload shrank max_datagram: what the relay holds
+	 * goes out at the size in force. */
+	if (d->len > up->max_datagram + 1)
+		up->stats->dropped_upstream += dgram_recut(up->pool, d, up->max_datagram, &up->queue);
+	else
+		dgram_queue_push(&up->queue, d);
 	while (up->queue.bytes > up->max_pending_bytes)
 		drop_head(up);
 	if (up->state == UPSTREAM_UP && !uv_is_active((uv_handle_t *)&up->check))
@@ -418,20 +428,32 @@ static void drop_partial(struct upstream *up)
 	up->partial.len = up->partial.off = up->partial.lines = 0;
 }
 
+/* Re-cuts every queued datagram larger than max_datagram now allows. */
+static void recut_queue(struct upstream *up)
+{
+	struct dgram_queue old = up->queue;
+	struct dgram *d;
+
+	memset(&up->queue, 0, sizeof(up->queue));
+	while ((d = dgram_queue_pop(&old)))
+		upstream_push(up, d);
+}
+
 int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_datagram,
 			 size_t max_pending_bytes, char *err, size_t errlen)
 {
 	if (max_datagram != up->max_datagram) {
-		char *b = realloc(up->pull_buf, max_datagram);
+		char *b = realloc(up->pull_buf, max_datagram + 1);
 		if (!b) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		up->pull_buf = b;
 		up->max_datagram = max_datagram;
+		recut_queue(up);
 	}
 	if (max_datagram > up->partial.cap) { /* never shrunk: it may hold a rest */
-		char *b = realloc(up->partial.buf, max_datagram);
+		char *b = realloc(up->partial.buf, max_datagram + 1);
 		if (!b) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;

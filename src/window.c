@@ -76,16 +76,15 @@ static void pt_push(struct window *w)
 	pt_start(w);
 }
 
-static enum reject_reason pt_record(struct window *w, const struct sample *s)
+static void pt_record(struct window *w, const struct sample *s)
 {
 	if (w->pt && packer_add_sample(&w->pt_pk, s))
-		return REJECT_NONE;
+		return;
 	pt_push(w);
 	if (!w->pt)
 		pt_start(w);
 	if (!w->pt || !packer_add_sample(&w->pt_pk, s))
 		w->stats->dropped_upstream++; /* out of memory: accepted, but lost */
-	return REJECT_NONE;
 }
 
 /* ------------------------------------------------------------------------
@@ -110,22 +109,41 @@ void window_prepare(struct window *w, struct sample *s)
 	agg_table_prefetch(w->open, s);
 }
 
+/* The line a split series stood at (agg_outcome), as a sample of its own. */
+static struct sample split_line(const struct sample *s, const struct agg_value *old)
+{
+	struct sample line = *s;
+
+	line.has_extra = old->ttl != 0;
+	line.extra = old->ttl;
+	line.v.d = old->v.d;
+	return line;
+}
+
 enum reject_reason window_record(struct window *w, const struct sample *s)
 {
-	bool dist = agg_is_dist(s->type), forward = !mergeable(w, s);
-	enum reject_reason r = REJECT_NONE;
+	bool dist = agg_is_dist(s->type);
+	struct agg_outcome out = { .forward = !mergeable(w, s) };
 
-	if (!forward) {
+	if (!encode_fits(s, w->max_datagram))
+		return REJECT_TOO_LONG;
+	if (!out.forward) {
 		double now = s->type == METER_AGE && s->v.d == 0 ? realtime_seconds() : 0;
-		r = agg_table_record(w->open, &w->ages, s, now, &forward);
+		enum reject_reason r = agg_table_record(w->open, &w->ages, s, now, &out);
+		if (r != REJECT_NONE)
+			return r;
 	}
-	if (r != REJECT_NONE)
-		return r;
 	if (dist)
-		(*(forward ? &w->stats->timers_unmerged : &w->stats->timers_lines_in))++;
+		(*(out.forward ? &w->stats->timers_unmerged : &w->stats->timers_lines_in))++;
 	else if (s->type != METER_SAMPLED)
 		w->stats->merged_lines_in++;
-	return forward ? pt_record(w, s) : REJECT_NONE;
+	if (out.split) {
+		struct sample line = split_line(s, &out.old);
+		pt_record(w, &line);
+	}
+	if (out.forward)
+		pt_record(w, s);
+	return REJECT_NONE;
 }
 
 bool window_closable(const struct window *w)
@@ -205,7 +223,8 @@ size_t window_series(const struct window *w)
 
 static struct agg_limits limits_of(const struct config *cfg)
 {
-	struct agg_limits lim = { cfg->max_series, cfg->max_key_bytes, cfg->max_series_per_name };
+	struct agg_limits lim = { cfg->max_series, cfg->max_key_bytes, cfg->max_series_per_name,
+				  cfg->max_datagram };
 
 	return lim;
 }

@@ -109,6 +109,60 @@ class ForwardingTest(RelayTestCase):
         self.assertEqual((typ, ident), ("A", "age.now"))
         self.assertTrue(before - 0.001 <= float(value) <= after + 0.001, value)
 
+    def test_a_line_as_long_as_max_datagram_is_forwarded(self):
+        # 512 bytes, with max_datagram = 512: the newline is only needed
+        # between lines, so it goes alone, in a datagram of exactly 512.
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "5s"},
+                                       "limits": {"max_datagram": "512"}})
+        line = "g,60:" + "a" * 505 + ":1"
+        self.assertEqual(len(line), 512)
+        relay.send_unix(line + "\nc:other:1")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 2, message="read")
+        self.assertTrue(relay.admin("flush")["delivered"])
+        up.settle()
+        self.assertEqual(sorted(up.snapshot()), sorted([line, "c:other:1"]))
+        self.assertIn(line.encode(), up.datagrams)   # 512 bytes, no '\n' after it
+        self.assertEqual(relay.admin("stats")["rejected"]["total"], 0)
+        # One byte more is too long, and refused as such.
+        relay.send_unix("g,60:" + "a" * 506 + ":1")
+        wait_until(lambda: relay.admin("stats")["rejected"]["by_reason"]["too-long"] == 1,
+                   message="too-long")
+        self.assertExit0(relay)
+
+    def test_gauge_whose_ttl_and_value_need_two_lines(self):
+        # Each line fits 512 bytes; the TTL of the first with the value of
+        # the second would not. The gauge as it stood goes first, then the
+        # new value: SpectatorD ends with the TTL and the last value.
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "5s"},
+                                       "limits": {"max_datagram": "512"}})
+        ident = "b" * 480
+        relay.send_unix("g,1000000000000:%s:1\ng:%s:0.30000000000000004" % (ident, ident))
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 2, message="read")
+        self.assertTrue(relay.admin("flush")["delivered"])
+        up.settle()
+        self.assertEqual(up.snapshot(), ["g,1000000000000:%s:1" % ident,
+                                         "g:%s:0.30000000000000004" % ident])
+        self.assertExit0(relay)
+
+    def test_counter_sum_that_overflows_is_never_inf(self):
+        # 1e308 + 1e308 is inf in SpectatorD as well, but a line saying inf
+        # is one the relay refuses: each goes as a finite line, and
+        # SpectatorD sums them to what it would have.
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "5s"}})
+        relay.send_unix("c:big:1e308\nc:big:1e308\nc:big:1\nc:small:1")
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == 4, message="read")
+        self.assertTrue(relay.admin("flush")["delivered"])
+        up.settle()
+        got = up.snapshot()
+        big = [float(parse_line(l)[3]) for l in got if parse_line(l)[2] == "big"]
+        self.assertTrue(all(v != float("inf") for v in big), got)
+        self.assertEqual(sum(big), float("inf"))     # as SpectatorD adds them
+        self.assertIn("c:small:1", got)
+        self.assertExit0(relay)
+
 
 if __name__ == "__main__":
     unittest.main()

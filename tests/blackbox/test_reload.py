@@ -146,6 +146,35 @@ class ReloadTest(RelayTestCase):
         self.assertEqual(relay.admin("age-gauges")["count"], 0)
         self.assertExit0(relay)
 
+    def test_shrinking_max_datagram_recuts_what_is_held(self):
+        # SpectatorD stops reading while X lines queue up in 60 KiB
+        # datagrams; a reload then lowers max_datagram to 512. What the
+        # relay still holds goes out in 512-byte datagrams; only what the
+        # kernel had already taken (net.unix.max_dgram_qlen of them) may be
+        # larger. Every line arrives once.
+        up = self.fake("unix", rcvbuf=1 << 18)
+        relay = self.relay_for(up, config={"relay": {"window": "100ms"}})
+        up.pause()
+        n = 60000
+        for start in range(0, n, 100):
+            relay.send_unix("\n".join("X,1543160297100:held,i=%d:%d" % (i, i)
+                                      for i in range(start, start + 100)))
+        wait_until(lambda: relay.admin("stats")["received"]["lines"] == n, message="read")
+        wait_until(lambda: relay.admin("stats")["upstream"]["pending_lines"] > n / 2,
+                   message="lines held for the paused upstream")
+        rewrite(relay, limits={"max_datagram": "512"})
+        self.assertTrue(relay.admin("reload")["ok"])
+        up.resume()
+        wait_until(lambda: up.count() == n, message="every held line")
+        self.assertExit0(relay)
+        with open("/proc/sys/net/unix/max_dgram_qlen") as f:
+            qlen = int(f.read())
+        big = [len(d) for d in up.datagrams if len(d) > 512]
+        # The kernel queues a unix datagram while fewer than qlen + 1 wait.
+        self.assertLessEqual(len(big), qlen + 1, big)
+        self.assertEqual(sorted(int(l.rsplit(":", 1)[1]) for l in up.snapshot()),
+                         list(range(n)))
+
 
 if __name__ == "__main__":
     unittest.main()

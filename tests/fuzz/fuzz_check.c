@@ -15,6 +15,7 @@
 
 #include "aggregate.h"
 #include "encode.h"
+#include "numfmt.h"
 #include "protocol.h"
 
 const uint8_t fuzz_header_roomy[FUZZ_HEADER] = { 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -120,8 +121,8 @@ static void global_init(void)
 {
 	if (g.ready)
 		return;
-	if (proto_parser_init(&g.ps, 65507) != 0 || proto_parser_init(&g.rp, 65507) != 0 ||
-	    proto_parser_init(&g.big, SIZE_MAX) != 0) {
+	if (proto_parser_init(&g.ps) != 0 || proto_parser_init(&g.rp) != 0 ||
+	    proto_parser_init(&g.big) != 0) {
 		fputs("fuzz_check: proto_parser_init failed\n", stderr);
 		abort();
 	}
@@ -380,25 +381,17 @@ static void check_ref_extra(const char *line, size_t len, const struct sample *s
 		CHECK(v <= INT64_MAX / 1000000, "X timestamp %lld overflows as ns", v);
 }
 
-/* too-long is the last check, and refuses only what could not be sent: a
- * canonical line longer than the datagram, or for c, g and A (whose merged
- * line can carry another value or TTL) one that could be. */
-static void check_too_long(const char *line, size_t len, size_t cap)
+/* too-long refuses only what could not be sent: a line whose canonical
+ * form, as forwarded alone, is longer than the datagram; for an age gauge
+ * of 0, with the receive time (any number) in place of the 0. */
+static void check_too_long(const struct sample *s, size_t cap, bool refused)
 {
-	struct sample s;
-	enum reject_reason rr = proto_parse_line(&g.big, line, len, &s);
+	size_t n = encode_sample_len(s);
 
-	CHECK(rr == REJECT_NONE, "too-long, but %s without the length limit",
-	      reject_reason_name[rr]);
-	/* The longest line it could become: a counter's sum or an age gauge's
-	 * receive time (any number, no extra), a gauge with another line's TTL
-	 * (any number and extra); the others are forwarded as they are. */
-	size_t n = encode_sample_len(&s);
-	if (s.type == METER_COUNTER || s.type == METER_AGE)
-		n = 1 + 1 + s.id_len + 1 + ENCODE_MAX_VALUE;
-	else if (s.type == METER_GAUGE)
-		n = s.id_len + ENCODE_LINE_OVERHEAD;
-	CHECK(n + 1 > cap, "too-long for a %zu-byte datagram, but its line takes %zu", cap, n + 1);
+	if (s->type == METER_AGE && s->v.d == 0)
+		n = metric_line_len(s->id_len, 0, ENCODE_MAX_VALUE);
+	CHECK(refused == (n > cap), "too-long %d for a %zu-byte datagram, but its line takes %zu",
+	      refused, cap, n);
 }
 
 /* Everything an accepted line must satisfy on its own. */
@@ -616,7 +609,8 @@ static bool next_out_line(const char **p, const char *end, const char **line, si
  * (spectatord stops at it). */
 static void check_frame(const struct run *r, const char *buf, size_t len, size_t lines)
 {
-	CHECK(len > 0 && len <= r->cfg.cap, "datagram of %zu bytes, cap %zu", len, r->cfg.cap);
+	/* The last '\n' may go one past the cap, unsent on a datagram socket. */
+	CHECK(len > 0 && len <= r->cfg.cap + 1, "datagram of %zu bytes, cap %zu", len, r->cfg.cap);
 	CHECK(buf[0] != '\n', "datagram starts with '\\n'");
 	CHECK(buf[len - 1] == '\n', "datagram does not end in '\\n'");
 	CHECK(!memchr(buf, '\0', len), "NUL in a datagram");
@@ -705,8 +699,8 @@ static void pt_record(struct run *r, const struct sample *s)
 static void merged_record(struct run *r, const struct sample *s)
 {
 	uint8_t kind = (uint8_t)meter_symbol[s->type];
-	bool forward;
-	enum reject_reason got = agg_table_record(r->open, &r->ages, s, FUZZ_NOW, &forward);
+	struct agg_outcome out;
+	enum reject_reason got = agg_table_record(r->open, &r->ages, s, FUZZ_NOW, &out);
 	struct mentry *e = model_find(r->mopen, kind, s->id, s->id_len);
 
 	if (!e) {
@@ -745,12 +739,39 @@ static void merged_record(struct run *r, const struct sample *s)
 	} else {
 		CHECK(got == REJECT_NONE, "known key refused: %s", reject_reason_name[got]);
 	}
-	/* A counter sum that would leave the finite range is split: the line
-	 * goes out alone, the window's sum stays as it was. */
-	bool overflow = e && s->type == METER_COUNTER && isinf(e->val.v.d + s->v.d);
-	CHECK(forward == overflow, "forward %d for a line whose merge %s", forward,
-	      overflow ? "overflows" : "is exact");
-	if (forward)
+	/* A counter sum that would leave the finite range, or whose text no
+	 * longer fits a line, is not taken: the line goes out alone, the
+	 * window's sum stays as it was. */
+	bool unsendable = false, split = false;
+	if (e && s->type == METER_COUNTER) {
+		double sum = e->val.v.d + s->v.d;
+		char num[NUMFMT_MAX];
+		unsendable = isinf(sum) || metric_line_len(e->len, 0, numfmt_double(num, sum)) >
+						     r->cfg.cap;
+	}
+	/* A gauge whose value cannot share a line with an earlier line's TTL
+	 * splits: the series as it stood goes out first. */
+	if (e && s->type == METER_GAUGE && !s->has_extra && e->val.ttl != 0) {
+		char num[NUMFMT_MAX], ext[NUMFMT_MAX];
+		split = metric_line_len(e->len, numfmt_i64(ext, e->val.ttl),
+					numfmt_double(num, s->v.d)) > r->cfg.cap;
+	}
+	CHECK(out.forward == unsendable, "forward %d for a line whose merge %s", out.forward,
+	      unsendable ? "cannot be sent" : "is exact");
+	CHECK(out.split == split, "split %d, model %d", out.split, split);
+	if (split) {
+		struct sample old = *s;
+		old.has_extra = true;
+		old.extra = e->val.ttl;
+		old.v.d = e->val.v.d;
+		CHECK(same_bits(out.old.v.d, e->val.v.d) && out.old.ttl == e->val.ttl,
+		      "split off %.17g/%lld, model %.17g/%lld", out.old.v.d,
+		      (long long)out.old.ttl, e->val.v.d, (long long)e->val.ttl);
+		pt_record(r, &old);
+		e->val.v.d = 0;
+		e->val.ttl = 0;
+	}
+	if (out.forward)
 		pt_record(r, s);
 	else if (e)
 		model_merge(e, s, FUZZ_NOW);
@@ -933,7 +954,7 @@ static void flush(struct run *r, size_t take)
 static void reload(struct run *r, const uint8_t *p, size_t n)
 {
 	limits_from(p, n, &r->cfg);
-	struct agg_limits lim = { r->cfg.max_series, r->cfg.max_key_bytes, 0 };
+	struct agg_limits lim = { r->cfg.max_series, r->cfg.max_key_bytes, 0, r->cfg.cap };
 	agg_table_set_limits(&r->tab[0], &lim);
 	agg_table_set_limits(&r->tab[1], &lim);
 	r->ages.limit = r->cfg.age_limit;
@@ -992,8 +1013,12 @@ static void ingest(struct run *r, const char *buf, size_t len, bool truncated)
 		cur_len = n;
 		enum reject_reason rr = proto_parse_line(&g.ps, line, n, &s);
 		CHECK(rr < REJECT_TRUNCATED, "parser returned %s", reject_reason_name[rr]);
-		if (rr == REJECT_TOO_LONG)
-			check_too_long(line, n, r->cfg.cap);
+		if (rr == REJECT_NONE) {
+			bool fits = encode_fits(&s, r->cfg.cap);
+			check_too_long(&s, r->cfg.cap, !fits);
+			if (!fits)
+				rr = REJECT_TOO_LONG;
+		}
 		if (rr == REJECT_NONE) {
 			check_accepted(line, n, &s);
 			if (meter_keeps_text(s.type))
@@ -1011,9 +1036,7 @@ static void run_init(struct run *r, const uint8_t *header, size_t size)
 {
 	memset(r, 0, sizeof(*r));
 	config_from(header, &r->cfg);
-	proto_parser_set_max_line(&g.ps, r->cfg.cap);
-	proto_parser_set_max_line(&g.rp, r->cfg.cap);
-	struct agg_limits lim = { r->cfg.max_series, r->cfg.max_key_bytes, 0 };
+	struct agg_limits lim = { r->cfg.max_series, r->cfg.max_key_bytes, 0, r->cfg.cap };
 	if (agg_table_init(&r->tab[0], &lim) != 0 || agg_table_init(&r->tab[1], &lim) != 0 ||
 	    agg_ages_init(&r->ages, r->cfg.age_limit) != 0)
 		abort();
@@ -1025,9 +1048,9 @@ static void run_init(struct run *r, const uint8_t *header, size_t size)
 	r->arena_cap = size;
 	r->arena = xmalloc(r->arena_cap);
 	/* Exactly cap bytes each, so that ASan sees any write past the cap. */
-	r->pt_buf = xmalloc(r->cfg.cap);
-	r->out_buf = xmalloc(r->cfg.cap);
-	r->spare_buf = xmalloc(r->cfg.cap);
+	r->pt_buf = xmalloc(r->cfg.cap + 1);
+	r->out_buf = xmalloc(r->cfg.cap + 1);
+	r->spare_buf = xmalloc(r->cfg.cap + 1);
 	packer_init(&r->pt, r->pt_buf, r->cfg.cap);
 }
 

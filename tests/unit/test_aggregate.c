@@ -17,7 +17,7 @@ static struct proto_parser ps;
 
 static void setup(void)
 {
-	ck_assert_int_eq(proto_parser_init(&ps, 61440), 0);
+	ck_assert_int_eq(proto_parser_init(&ps), 0);
 }
 
 static void teardown(void)
@@ -25,16 +25,24 @@ static void teardown(void)
 	proto_parser_deinit(&ps);
 }
 
-static enum reject_reason rec(struct agg_table *t, struct agg_ages *ages, const char *line,
-			      double now)
+static enum reject_reason rec_out(struct agg_table *t, struct agg_ages *ages, const char *line,
+				  double now, struct agg_outcome *out)
 {
 	struct sample s;
 	enum reject_reason r = proto_parse_line(&ps, line, strlen(line), &s);
 
 	ck_assert_msg(r == REJECT_NONE, "%s: %s", line, reject_reason_name[r]);
-	bool forward;
-	r = agg_table_record(t, ages, &s, now, &forward);
-	ck_assert_msg(!forward, "%s: to be forwarded as it came", line);
+	return agg_table_record(t, ages, &s, now, out);
+}
+
+/* Records a line that must merge, neither forwarded nor split. */
+static enum reject_reason rec(struct agg_table *t, struct agg_ages *ages, const char *line,
+			      double now)
+{
+	struct agg_outcome out;
+	enum reject_reason r = rec_out(t, ages, line, now, &out);
+
+	ck_assert_msg(!out.forward && !out.split, "%s: to be forwarded as it came", line);
 	return r;
 }
 
@@ -56,7 +64,7 @@ START_TEST(each_type_merges_by_its_rule)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	const char *lines[] = {
 		"c:n:1",       "c:n:2.5",    "c:n:0",    "m:n:3",  "m:n:-5",    "m:n:7",
@@ -85,7 +93,7 @@ START_TEST(age_zero_becomes_the_receive_time)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:a:0", 1764089000.125), REJECT_NONE);
 	ck_assert(val(&t, 'A', "a")->v.d == 1764089000.125);
@@ -103,7 +111,7 @@ START_TEST(counters_and_max_gauges_that_change_nothing_emit_nothing)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	rec(&t, &ages, "c:zero:0", 0);
 	rec(&t, &ages, "c:zero:-0", 0);
@@ -121,6 +129,86 @@ START_TEST(counters_and_max_gauges_that_change_nothing_emit_nothing)
 }
 END_TEST
 
+/* A sum spectatord would reach as +inf is never a line saying inf: the
+ * line that overflows goes alone, the window's sum stays finite. */
+START_TEST(counter_overflow_goes_alone)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+	struct agg_outcome out;
+
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	ck_assert_int_eq(rec(&t, &ages, "c:x:1e308", 0), REJECT_NONE);
+	ck_assert_int_eq(rec_out(&t, &ages, "c:x:1e308", 0, &out), REJECT_NONE);
+	ck_assert(out.forward && !out.split);
+	ck_assert(val(&t, 'c', "x")->v.d == 1e308);
+	ck_assert_int_eq(rec(&t, &ages, "c:x:1", 0), REJECT_NONE); /* still finite */
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+/* Near max_line a sum's text can outgrow every line it came from: the line
+ * that would make it too long goes alone. */
+START_TEST(counter_sum_too_long_for_a_line_goes_alone)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+	struct agg_outcome out;
+	char line[128];
+
+	/* "c:" + 40 + ":0.1" = 47 bytes; the sum 0.30000000000000004 would
+	 * make 62. */
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 50 }), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	snprintf(line, sizeof(line), "c:%.40s:0.1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
+	snprintf(line, sizeof(line), "c:%.40s:0.2", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	ck_assert_int_eq(rec_out(&t, &ages, line, 0, &out), REJECT_NONE);
+	ck_assert(out.forward);
+	/* 0.1 + 0.4 = 0.5 is short again. */
+	snprintf(line, sizeof(line), "c:%.40s:0.4", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
+/* A gauge's TTL from one line and value from another that no line can
+ * carry together: the series as it stood is split off, and starts again
+ * from the new line without a TTL (spectatord keeps the one it was sent). */
+START_TEST(gauge_split_when_ttl_and_value_do_not_fit_one_line)
+{
+	struct agg_table t;
+	struct agg_ages ages;
+	struct agg_outcome out;
+	char line[128];
+	const char *id = "gggggggggggggggggggggggggggggg"; /* 30 bytes */
+
+	/* "g,1000000000000:" + 30 + ":1" = 48; "g:" + 30 + ":0.30000000000000004"
+	 * = 52; together 66 > 60. */
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 60 }), 0);
+	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
+	snprintf(line, sizeof(line), "g,1000000000000:%s:1", id);
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
+	snprintf(line, sizeof(line), "g:%s:0.30000000000000004", id);
+	ck_assert_int_eq(rec_out(&t, &ages, line, 0, &out), REJECT_NONE);
+	ck_assert(out.split && !out.forward);
+	ck_assert(out.old.v.d == 1 && out.old.ttl == 1000000000000);
+	ck_assert(val(&t, 'g', id)->v.d == 0.30000000000000004);
+	ck_assert_int_eq(val(&t, 'g', id)->ttl, 0);
+	/* A short value shares a line with a TTL again. */
+	snprintf(line, sizeof(line), "g,5:%s:2", id);
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
+	snprintf(line, sizeof(line), "g:%s:3", id);
+	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
+	ck_assert_int_eq(val(&t, 'g', id)->ttl, 5);
+	agg_table_deinit(&t);
+	agg_ages_deinit(&ages);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Limits
  * ------------------------------------------------------------------------ */
@@ -130,7 +218,7 @@ START_TEST(series_limit_refuses_only_new_keys)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 3, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 3, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	ck_assert_int_eq(rec(&t, &ages, "c:a:1", 0), REJECT_NONE);
 	ck_assert_int_eq(rec(&t, &ages, "c:b:1", 0), REJECT_NONE);
@@ -154,7 +242,7 @@ START_TEST(key_bytes_limit_refuses_long_new_keys)
 	struct agg_ages ages;
 	char line[200];
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 1000, 100, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 1000, 100, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	snprintf(line, sizeof(line), "c:%090d:1", 1);
 	ck_assert_int_eq(rec(&t, &ages, line, 0), REJECT_NONE);
@@ -170,7 +258,7 @@ START_TEST(per_name_budget_refuses_new_series_of_a_runaway_name)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 2 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 2, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 10), 0);
 	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=1:1", 0), REJECT_NONE);
 	ck_assert_int_eq(rec(&t, &ages, "c:runaway,id=2:1", 0), REJECT_NONE);
@@ -197,7 +285,7 @@ START_TEST(age_gauge_limit_outlives_windows)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 2), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:a:1", 0), REJECT_NONE);
 	ck_assert_int_eq(rec(&t, &ages, "A:b,k=v:1", 0), REJECT_NONE);
@@ -239,7 +327,7 @@ START_TEST(resync_keeps_what_may_be_in_flight)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 1000), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:old:1", 0), REJECT_NONE);
 	ck_assert_int_eq(rec(&t, &ages, "A:shared:1", 0), REJECT_NONE);
@@ -285,7 +373,7 @@ START_TEST(resync_race_does_not_refuse_a_known_id)
 	struct agg_table t;
 	struct agg_ages ages;
 
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ 100, 1 << 20, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, 3), 0);
 	ck_assert_int_eq(rec(&t, &ages, "A:x:0", 10), REJECT_NONE);
 	agg_ages_mark(&ages);
@@ -427,7 +515,7 @@ START_TEST(random_workload_matches_reference_fold)
 
 	struct agg_table t;
 	struct agg_ages ages;
-	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ NSERIES * 200, 1 << 26, 0 }), 0);
+	ck_assert_int_eq(agg_table_init(&t, &(struct agg_limits){ NSERIES * 200, 1 << 26, 0, 61440 }), 0);
 	ck_assert_int_eq(agg_ages_init(&ages, NSERIES * 200), 0);
 
 	/* Lines go out in datagrams of up to 7 lines, as batching clients send. */
@@ -510,10 +598,10 @@ START_TEST(random_workload_matches_reference_fold)
 				enum reject_reason r = proto_parse_line(&ps, l, ln, &s);
 				ck_assert_msg(r == REJECT_NONE, "%.*s: %s", (int)ln, l,
 					      reject_reason_name[r]);
-				bool forward;
-				ck_assert_int_eq(agg_table_record(&t, &ages, &s, now, &forward),
+				struct agg_outcome out;
+				ck_assert_int_eq(agg_table_record(&t, &ages, &s, now, &out),
 						 REJECT_NONE);
-				ck_assert(!forward);
+				ck_assert(!out.forward && !out.split);
 			}
 			dlen = 0;
 			in_dg = 0;
@@ -523,16 +611,16 @@ START_TEST(random_workload_matches_reference_fold)
 	qsort(ex, nex, sizeof(ex[0]), expect_cmp);
 
 	/* Encode into small datagrams, then read every line back. */
-	static char out[1400];
+	static char out[1400 + 1];
 	struct packer pk;
 	struct agg_cursor cursor;
 	size_t lines_out = 0, datagrams = 0, dist;
 	agg_cursor_start(&cursor);
-	packer_init(&pk, out, sizeof(out));
+	packer_init(&pk, out, sizeof(out) - 1);
 	while (!agg_cursor_done(&t, &cursor)) {
 		packer_reset(&pk);
 		packer_add_table(&pk, &t, &cursor, &dist);
-		ck_assert_uint_le(pk.len, sizeof(out));
+		ck_assert_uint_le(pk.len, sizeof(out)); /* the last '\n' may pass the cap */
 		if (pk.len == 0)
 			continue;
 		datagrams++;
@@ -589,6 +677,9 @@ int main(void)
 	tcase_add_test(tc, each_type_merges_by_its_rule);
 	tcase_add_test(tc, age_zero_becomes_the_receive_time);
 	tcase_add_test(tc, counters_and_max_gauges_that_change_nothing_emit_nothing);
+	tcase_add_test(tc, counter_overflow_goes_alone);
+	tcase_add_test(tc, counter_sum_too_long_for_a_line_goes_alone);
+	tcase_add_test(tc, gauge_split_when_ttl_and_value_do_not_fit_one_line);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("limits");

@@ -17,7 +17,7 @@ static struct proto_parser ps;
 
 static void setup(void)
 {
-	ck_assert_int_eq(proto_parser_init(&ps, 61440), 0);
+	ck_assert_int_eq(proto_parser_init(&ps), 0);
 }
 
 static void teardown(void)
@@ -393,56 +393,13 @@ START_TEST(identity_survives_ten_thousand_tags)
 
 	struct sample s;
 	struct proto_parser big;
-	ck_assert_int_eq(proto_parser_init(&big, PROTO_MAX_LINE), 0);
+	ck_assert_int_eq(proto_parser_init(&big), 0);
 	ck_assert_int_eq(proto_parse_line(&big, line, n, &s), REJECT_NONE);
 	/* 5000 distinct keys, sorted, each once. */
 	ck_assert_uint_eq(s.id_len, 4 + 5000 * strlen(",aaa=v"));
 	ck_assert(memcmp(s.id + 4, ",aaa=v,aab=v", 12) == 0);
-	/* The same line against a datagram-sized limit is too long only if its
-	 * canonical form is: here it fits in 64 KiB but not in 1 KiB. */
-	proto_parser_set_max_line(&big, 1024);
-	ck_assert_int_eq(proto_parse_line(&big, line, n, &s), REJECT_TOO_LONG);
 	proto_parser_deinit(&big);
 	free(line);
-}
-END_TEST
-
-/* "T:" + an id of longest bytes + ":1" is accepted, one byte more is too-long. */
-static void id_limit_is(char type, size_t longest)
-{
-	char line[256];
-	struct sample s;
-
-	for (size_t id = longest; id <= longest + 1; id++) {
-		line[0] = type;
-		line[1] = ':';
-		memset(line + 2, 'a', id);
-		memcpy(line + 2 + id, ":1", 2);
-		ck_assert_int_eq(proto_parse_line(&ps, line, id + 4, &s),
-				 id == longest ? REJECT_NONE : REJECT_TOO_LONG);
-	}
-}
-
-START_TEST(too_long_is_exact_at_the_limit)
-{
-	struct sample s;
-
-	proto_parser_set_max_line(&ps, 100);
-	/* "m:" + id + ":1\n" = id + 5 bytes. */
-	id_limit_is('m', 95);
-	/* A counter's sum may need 24 characters: "c:" + id + ":" + 24 + "\n"
-	 * = id + 28 bytes, and no extra. */
-	id_limit_is('c', 72);
-	/* A gauge may carry a TTL from another line: ",<int64>" more, so
-	 * id + 48 bytes. */
-	id_limit_is('g', 52);
-	/* A timer keeps its number text: a short id with a long number. */
-	char t[200];
-	int n = snprintf(t, sizeof(t), "t:n:0.%0120d", 1);
-	ck_assert_int_eq(proto_parse_line(&ps, t, (size_t)n, &s), REJECT_TOO_LONG);
-	n = snprintf(t, sizeof(t), "t:n:0.%090d", 1); /* 96 bytes + '\n' */
-	ck_assert_int_eq(proto_parse_line(&ps, t, (size_t)n, &s), REJECT_NONE);
-	proto_parser_set_max_line(&ps, 61440);
 }
 END_TEST
 
@@ -540,7 +497,6 @@ static Suite *suite(void)
 	tcase_add_test(tc, identity_fast_path_borrows_the_line);
 	tcase_add_test(tc, a_rebuilt_id_outlives_the_next_parse);
 	tcase_add_test(tc, identity_survives_ten_thousand_tags);
-	tcase_add_test(tc, too_long_is_exact_at_the_limit);
 	tcase_add_test(tc, lines_are_not_nul_terminated);
 	suite_add_tcase(su, tc);
 
