@@ -83,6 +83,16 @@ void selfmetrics_emit(struct selfmetrics *m, struct daemon *d)
 	for (int r = 1; r < REJECT_REASON_COUNT; r++)
 		emit(d, "c:%s.linesRejected,reason=%s:%llu", pfx, reject_reason_name[r],
 		     (unsigned long long)(now->rejected[r] - was->rejected[r]));
+	emit(d, "c:%s.linesMerged,kind=scalar:%llu", pfx,
+	     (unsigned long long)(now->merged_lines_in - was->merged_lines_in));
+	emit(d, "c:%s.linesMerged,kind=timer:%llu", pfx,
+	     (unsigned long long)(now->timers_lines_in - was->timers_lines_in));
+	emit(d, "c:%s.mergedLinesOut,kind=scalar:%llu", pfx,
+	     (unsigned long long)(now->merged_lines_out - was->merged_lines_out));
+	emit(d, "c:%s.mergedLinesOut,kind=timer:%llu", pfx,
+	     (unsigned long long)(now->timers_lines_out - was->timers_lines_out));
+	emit(d, "c:%s.timerLinesUnmerged:%llu", pfx,
+	     (unsigned long long)(now->timers_unmerged - was->timers_unmerged));
 	emit(d, "c:%s.linesForwarded:%llu", pfx,
 	     (unsigned long long)(now->forwarded_lines - was->forwarded_lines));
 	emit(d, "c:%s.datagramsForwarded:%llu", pfx,

@@ -97,7 +97,10 @@ class DocsTest(RelayTestCase):
         relay.signal(signal.SIGCONT)
         # Over unix: the UDP buffer may still be full of the flood.
         relay.send_unix("A:age.one:1\nA:age.two:1\nQ:bad:1")  # a limit drop and a reject
-        relay.send_unix("c:unix.line:1\nt:pass.through:1")
+        relay.send_unix("c:unix.line:1\nt:merged.timer:1")
+        # A timer forwarded one to one: its id leaves no room for the
+        # statistic tags in a 61440-byte datagram.
+        relay.send_unix("t:%s:1" % ("u" * 61400))
         wait_until(lambda: relay.admin("stats")["listeners"][0]["datagrams"] > 0,
                    message="UDP traffic")
         wait_until(lambda: relay.admin("stats")["upstream"]["errors"] > 0,
