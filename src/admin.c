@@ -2,7 +2,6 @@
 #include "admin.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,15 +633,9 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	memset(a, 0, sizeof(*a));
 	a->d = d;
 	snprintf(a->path, sizeof(a->path), "%s", path);
-	if (d->cfg.admin_group[0]) {
-		struct group gr, *found = NULL;
-		char buf[4096];
-		if (getgrnam_r(d->cfg.admin_group, &gr, buf, sizeof(buf), &found) != 0 || !found) {
-			snprintf(err, errlen, "[admin] group: unknown group %s", d->cfg.admin_group);
-			return -ENOENT;
-		}
+	if (d->cfg.admin_group.name[0]) {
 		a->have_group = true;
-		a->group = gr.gr_gid;
+		a->group = d->cfg.admin_group.gid;
 	}
 	char dir[sizeof(a->path)];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -667,7 +660,7 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	if (r != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
 	else
-		r = sock_chmod(path, (unsigned)d->cfg.admin_mode, d->cfg.admin_group, err, errlen);
+		r = sock_chmod(path, (unsigned)d->cfg.admin_mode, d->cfg.admin_group.name, err, errlen);
 	if (r != 0) {
 		/* The handle is open: close it, so that the loop can end. */
 		admin_close(a, NULL);

@@ -111,7 +111,7 @@ static bool skippable(const struct config *cfg, int r)
 static int open_listener(struct daemon *d, const struct config *cfg, const struct url *u,
 			 char *err, size_t errlen)
 {
-	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group };
+	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group.name };
 	int fd = adopt_fd(d, u);
 	bool adopted = fd >= 0;
 	int r;
@@ -596,8 +596,8 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 		if (next.receive_buffer != d->cfg.receive_buffer)
 			sock_set_rcvbuf(l->fd, next.receive_buffer, &granted);
 		if (l->url.kind == URL_UNIX && !l->adopted &&
-		    (next.unix_mode != d->cfg.unix_mode || strcmp(next.unix_group, d->cfg.unix_group)) &&
-		    sock_chmod(l->url.path, (unsigned)next.unix_mode, next.unix_group, err,
+		    (next.unix_mode != d->cfg.unix_mode || strcmp(next.unix_group.name, d->cfg.unix_group.name)) &&
+		    sock_chmod(l->url.path, (unsigned)next.unix_mode, next.unix_group.name, err,
 			       sizeof(err)) != 0)
 			snprintf(problems + strlen(problems), sizeof(problems) - strlen(problems), "%s%s",
 				 problems[0] ? "; " : "", err);
@@ -610,7 +610,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 	 * `config` shows what is in effect. */
 	snprintf(next.admin_socket, sizeof(next.admin_socket), "%s", d->cfg.admin_socket);
 	next.admin_mode = d->cfg.admin_mode;
-	snprintf(next.admin_group, sizeof(next.admin_group), "%s", d->cfg.admin_group);
+	next.admin_group = d->cfg.admin_group;
 	d->cfg = next;
 	d->stats.reload_ok++;
 

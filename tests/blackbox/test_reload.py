@@ -72,6 +72,21 @@ class ReloadTest(RelayTestCase):
         wait_until(lambda: up.count() == 1, message="forwarding after a bad reload")
         self.assertExit0(relay)
 
+    def test_unknown_group_is_refused_as_check_config_refuses_it(self):
+        """A reload that would pass and leave a relay that cannot start
+        again is refused, with the line of the key."""
+        up = self.fake("unix")
+        relay = self.relay_for(up)
+        for section, key in (("sockets", "unix_group"), ("admin", "group")):
+            rewrite(relay, **{section: {key: "no-such-group-here"}})
+            with open(relay.config_path) as f:
+                line = f.read().splitlines().index("%s = no-such-group-here" % key) + 1
+            want = "%s:%d: %s: unknown group no-such-group-here" % (relay.config_path, line, key)
+            self.assertEqual(relay.admin("reload"), {"error": want})
+        stats = relay.admin("stats")
+        self.assertEqual((stats["reload"]["ok"], stats["reload"]["failed"]), (0, 2))
+        self.assertExit0(relay)
+
     def test_listeners_open_and_close_on_reload(self):
         up = self.fake("unix")
         relay = self.relay_for(up)
