@@ -657,10 +657,12 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	r = uv_pipe_bind(&a->server, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&a->server, 16, connection_cb);
+	struct sock_file file;
 	if (r != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
-	else
-		r = sock_chmod(path, (unsigned)d->cfg.admin_mode, d->cfg.admin_group.name, err, errlen);
+	else if ((r = sock_file_claim(path, &file, err, errlen)) == 0)
+		r = sock_file_chmod(path, &file, (unsigned)d->cfg.admin_mode, d->cfg.admin_group.gid,
+				    err, errlen);
 	if (r != 0) {
 		/* The handle is open: close it, so that the loop can end. */
 		admin_close(a, NULL);

@@ -111,7 +111,8 @@ static bool skippable(const struct config *cfg, int r)
 static int open_listener(struct daemon *d, const struct config *cfg, const struct url *u,
 			 char *err, size_t errlen)
 {
-	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group.name };
+	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group.gid };
+	struct sock_file file = { 0 };
 	int fd = adopt_fd(d, u);
 	bool adopted = fd >= 0;
 	int r;
@@ -124,7 +125,7 @@ static int open_listener(struct daemon *d, const struct config *cfg, const struc
 			return r;
 		}
 	} else {
-		fd = sock_listen(u, &o, err, errlen);
+		fd = sock_listen(u, &o, &file, err, errlen);
 		if (fd < 0)
 			return fd;
 	}
@@ -139,6 +140,7 @@ static int open_listener(struct daemon *d, const struct config *cfg, const struc
 		snprintf(err, errlen, "cannot read %s: %s", u->text, uv_strerror(r));
 		return r;
 	}
+	l->file = file;
 	d->listeners[d->nlisteners++] = l;
 	if (!url_is_loopback(u))
 		log_warn("event=listen_not_loopback listener=%s reason=\"reachable from other hosts\"",
@@ -596,11 +598,14 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 		if (next.receive_buffer != d->cfg.receive_buffer)
 			sock_set_rcvbuf(l->fd, next.receive_buffer, &granted);
 		if (l->url.kind == URL_UNIX && !l->adopted &&
-		    (next.unix_mode != d->cfg.unix_mode || strcmp(next.unix_group.name, d->cfg.unix_group.name)) &&
-		    sock_chmod(l->url.path, (unsigned)next.unix_mode, next.unix_group.name, err,
-			       sizeof(err)) != 0)
+		    (next.unix_mode != d->cfg.unix_mode ||
+		     strcmp(next.unix_group.name, d->cfg.unix_group.name)) &&
+		    sock_file_chmod(l->url.path, &l->file, (unsigned)next.unix_mode,
+				    next.unix_group.gid, err, sizeof(err)) != 0) {
+			log_err("event=socket_mode_failed listener=%s error=\"%s\"", l->url.text, err);
 			snprintf(problems + strlen(problems), sizeof(problems) - strlen(problems), "%s%s",
 				 problems[0] ? "; " : "", err);
+		}
 		listener_refresh(l);
 	}
 	/* After the parts were applied: what could not be (an upstream, an
