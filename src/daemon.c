@@ -215,6 +215,36 @@ static void self_cb(uv_timer_t *h)
 		selfmetrics_reset(&d->self, d);
 }
 
+/* Every loss the stats count, as running totals; kernel drops from the
+ * listeners' last refresh, closed listeners included. */
+static void loss_totals(const struct daemon *d, uint64_t t[LOSS_KIND_COUNT])
+{
+	t[LOSS_UPSTREAM] = d->stats.dropped_upstream;
+	t[LOSS_KERNEL] = d->retired[0].kernel_drops + d->retired[1].kernel_drops;
+	for (size_t i = 0; i < d->nlisteners; i++)
+		t[LOSS_KERNEL] += d->listeners[i]->st.kernel_drops;
+	t[LOSS_SERIES_LIMIT] = d->stats.rejected[REJECT_SERIES_LIMIT];
+	t[LOSS_NAME_LIMIT] = d->stats.rejected[REJECT_NAME_LIMIT];
+	t[LOSS_AGE_GAUGE_LIMIT] = d->stats.rejected[REJECT_AGE_GAUGE_LIMIT];
+	t[LOSS_TRUNCATED] = d->stats.received_truncated;
+}
+
+/* A warning per kind of loss since the last one, at most one per kind
+ * every LOSSES_INTERVAL_MS (losses.h); final: the rest, at shutdown. */
+static void report_losses(struct daemon *d, bool final)
+{
+	uint64_t t[LOSS_KIND_COUNT];
+	struct loss_report out[LOSS_KIND_COUNT];
+
+	loss_totals(d, t);
+	size_t n = losses_check(&d->losses, t, uv_now(&d->loop), final, out);
+	for (size_t i = 0; i < n; i++)
+		log_warn("event=%s_lost kind=%s count=%llu since_s=%.1f stat=%s",
+			 loss_kind_unit[out[i].kind], loss_kind_name[out[i].kind],
+			 (unsigned long long)out[i].count, (double)out[i].period_ms / 1000.0,
+			 loss_kind_stat[out[i].kind]);
+}
+
 static void tick_cb(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
@@ -223,6 +253,7 @@ static void tick_cb(uv_timer_t *h)
 		sd_notify_str("WATCHDOG=1");
 	for (size_t i = 0; i < d->nlisteners; i++)
 		listener_refresh(d->listeners[i]);
+	report_losses(d, false);
 }
 
 /* ------------------------------------------------------------------------
@@ -324,6 +355,7 @@ static void stop_timer_cb(uv_timer_t *h)
 				 agg_table_pending(d->window.closed, d->window.cursor) +
 				 agg_table_pending(d->window.open, 0));
 	close_all(d);
+	report_losses(d, true);
 	log_info("event=stopped received_lines=%llu forwarded_lines=%llu dropped_upstream=%llu",
 		 (unsigned long long)d->stats.received_lines,
 		 (unsigned long long)d->stats.forwarded_lines,
@@ -460,6 +492,11 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 		if (!d->sd_fds.used[i])
 			log_warn("event=unused_socket fd=%d name=%s reason=\"matches no listen address\"",
 				 d->sd_fds.fd[i], d->sd_fds.name[i]);
+	/* From here on: drops a socket from systemd had before are in its
+	 * kernel_drops, not news for the journal. */
+	uint64_t totals[LOSS_KIND_COUNT];
+	loss_totals(d, totals);
+	losses_init(&d->losses, totals, uv_now(&d->loop));
 
 	resync_start(&d->resync, &d->loop, &cfg->spectatord_admin, cfg->resync_interval_ms,
 		     &d->window.ages, &d->ingest.ps, &d->stats);
