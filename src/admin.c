@@ -2,7 +2,6 @@
 #include "admin.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,10 +458,13 @@ static void conn_handle_closed(uv_handle_t *h)
 
 static void idle_cb(uv_timer_t *t);
 
+/* The slot is free at once (the descriptor closes now); the memory goes in
+ * conn_handle_closed(). */
 static void conn_close(struct conn *c)
 {
 	if (uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
+	c->a->nconns--;
 	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -481,14 +483,38 @@ static void write_cb(uv_write_t *req, int status)
 		conn_close(c);
 }
 
-static void answer(struct conn *c)
+/* Sends c->out, then closes. A reply that fits the socket's buffer (most
+ * do) goes in one call and frees the slot at once; the rest is written as
+ * the client reads, within ADMIN_IDLE_MS. */
+static void send_reply(struct conn *c)
+{
+	uv_buf_t b = uv_buf_init(c->out.buf, (unsigned)c->out.len);
+	int n = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
+
+	if (n == (int)c->out.len || (n < 0 && n != UV_EAGAIN)) {
+		conn_close(c);
+		return;
+	}
+	if (n > 0)
+		b = uv_buf_init(c->out.buf + n, (unsigned)(c->out.len - (size_t)n));
+	c->wr.data = c;
+	c->sd.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0)
+		conn_close(c);
+}
+
+static void begin_reply(struct conn *c)
 {
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	/* The same deadline for the reply: a client that stops reading it is
 	 * dropped too. */
 	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
+}
 
+static void answer(struct conn *c)
+{
+	begin_reply(c);
 	while (c->len > 0 && (c->req[c->len - 1] == '\n' || c->req[c->len - 1] == '\r' ||
 			      c->req[c->len - 1] == ' '))
 		c->len--;
@@ -502,26 +528,13 @@ static void answer(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	uv_buf_t b = uv_buf_init(c->out.buf, (unsigned)c->out.len);
-	c->wr.data = c;
-	c->sd.data = c;
-	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0)
-		conn_close(c);
+	send_reply(c);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Takes in nread more bytes of the request, already in c->req, or the end
+ * of the stream (UV_EOF) or an error; answers once the request is whole. */
+static void conn_got(struct conn *c, ssize_t nread)
 {
-	struct conn *c = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - 1 - c->len));
-}
-
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = s->data;
-
-	(void)buf;
 	if (c->answered)
 		return;
 	if (nread < 0) {
@@ -538,16 +551,45 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		answer(c);
 	} else if (c->len >= sizeof(c->req) - 1) {
 		c->len = 0;
-		c->answered = true;
+		begin_reply(c);
 		error(&c->out, "request longer than 1024 bytes");
-		c->req[0] = '\0';
-		uv_read_stop(s);
 		jbuf_printf(&c->out, "\n");
-		uv_buf_t b = uv_buf_init(c->out.buf, (unsigned)c->out.len);
-		c->wr.data = c;
-		c->sd.data = c;
-		if (uv_write(&c->wr, s, &b, 1, write_cb) != 0)
-			conn_close(c);
+		send_reply(c);
+	}
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - 1 - c->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	conn_got(s->data, nread);
+}
+
+/* Reads what the client has sent so far, without waiting: at accept, where
+ * the request is usually there already, and before a connection is
+ * evicted, so that a request on its way is answered rather than dropped. */
+static void conn_pull(struct conn *c)
+{
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+		return;
+	while (!c->answered && !uv_is_closing((uv_handle_t *)&c->pipe)) {
+		ssize_t n = recv(fd, c->req + c->len, sizeof(c->req) - 1 - c->len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		conn_got(c, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno));
+		if (n <= 0)
+			return;
 	}
 }
 
@@ -556,12 +598,55 @@ static void idle_cb(uv_timer_t *t)
 	conn_close(t->data);
 }
 
+/* The open connection that came first, of those still waiting for their
+ * request if waiting; NULL if none. a->conns is newest first. */
+static struct conn *oldest(struct admin *a, bool waiting)
+{
+	struct conn *found = NULL;
+
+	for (struct conn *c = a->conns; c; c = c->next)
+		if (!uv_is_closing((uv_handle_t *)&c->pipe) && (!waiting || !c->answered))
+			found = c;
+	return found;
+}
+
+/* Every slot is taken and a client is connecting: it gets one, so that a
+ * few idle connections cannot lock root out. The connection that has
+ * waited longest for its request makes room, once what it sent is read (a
+ * request already there is answered instead, which usually ends it at
+ * once). Only when every slot is writing a reply does the oldest of those
+ * go. Each turn answers or closes one connection, so the loop ends. */
+static void make_room(struct admin *a)
+{
+	static const char msg[] =
+		"{\"error\": \"too many admin connections; this one waited longest for its request\"}\n";
+
+	while (a->nconns >= ADMIN_MAX_CLIENTS) {
+		struct conn *c = oldest(a, true);
+		if (c) {
+			conn_pull(c);
+			if (c->answered || uv_is_closing((uv_handle_t *)&c->pipe))
+				continue;
+			uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
+			(void)uv_try_write((uv_stream_t *)&c->pipe, &b, 1); /* a courtesy */
+		} else {
+			c = oldest(a, false);
+		}
+		conn_close(c);
+	}
+}
+
 static void connection_cb(uv_stream_t *server, int status)
 {
 	struct admin *a = server->data;
 	struct conn *c;
 
-	if (status != 0 || !(c = calloc(1, sizeof(*c))))
+	if (status != 0)
+		return;
+	/* Room first: the descriptors the relay needs (a reload's file, its
+	 * sockets) stay its, whatever the number of clients. */
+	make_room(a);
+	if (!(c = calloc(1, sizeof(*c))))
 		return;
 	c->a = a;
 	uv_pipe_init(server->loop, &c->pipe, 0);
@@ -569,6 +654,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->pipe.data = c->timer.data = c;
 	c->open = 2;
 	a->open++;
+	a->nconns++;
 	c->next = a->conns;
 	if (a->conns)
 		a->conns->prev = c;
@@ -580,14 +666,10 @@ static void connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	c->privileged = peer_privileged(a, fd);
-	/* Past the limit, a client is accepted only to be closed at once: the
-	 * descriptors the relay needs (a reload's file, its sockets) stay its. */
-	if (a->open - 1 > ADMIN_MAX_CLIENTS) { /* the server is one of them */
-		conn_close(c);
-		return;
-	}
 	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
-	uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+	conn_pull(c);
+	if (!c->answered && !uv_is_closing((uv_handle_t *)&c->pipe))
+		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
 
 /* ------------------------------------------------------------------------
@@ -634,15 +716,9 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	memset(a, 0, sizeof(*a));
 	a->d = d;
 	snprintf(a->path, sizeof(a->path), "%s", path);
-	if (d->cfg.admin_group[0]) {
-		struct group gr, *found = NULL;
-		char buf[4096];
-		if (getgrnam_r(d->cfg.admin_group, &gr, buf, sizeof(buf), &found) != 0 || !found) {
-			snprintf(err, errlen, "[admin] group: unknown group %s", d->cfg.admin_group);
-			return -ENOENT;
-		}
+	if (d->cfg.admin_group.name[0]) {
 		a->have_group = true;
-		a->group = gr.gr_gid;
+		a->group = d->cfg.admin_group.gid;
 	}
 	char dir[sizeof(a->path)];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -664,10 +740,12 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	r = uv_pipe_bind(&a->server, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&a->server, 16, connection_cb);
+	struct sock_file file;
 	if (r != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
-	else
-		r = sock_chmod(path, (unsigned)d->cfg.admin_mode, d->cfg.admin_group, err, errlen);
+	else if ((r = sock_file_claim(path, &file, err, errlen)) == 0)
+		r = sock_file_chmod(path, &file, (unsigned)d->cfg.admin_mode, d->cfg.admin_group.gid,
+				    err, errlen);
 	if (r != 0) {
 		/* The handle is open: close it, so that the loop can end. */
 		admin_close(a, NULL);

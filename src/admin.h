@@ -10,8 +10,10 @@
  * a member of [admin] group (SO_PEERCRED, SO_PEERGROUPS).
  *
  * A client that says nothing, or does not read its reply, is dropped after
- * ADMIN_IDLE_MS, and at most ADMIN_MAX_CLIENTS are served at once; nothing
- * an admin client does can block the loop. */
+ * ADMIN_IDLE_MS, and at most ADMIN_MAX_CLIENTS are open at once. A new
+ * client is always taken: when every slot is in use, the connection that
+ * has waited longest for its request makes room (see make_room()). Nothing
+ * an admin client does can block the loop or lock others out. */
 #ifndef RELAY_ADMIN_H
 #define RELAY_ADMIN_H
 
@@ -34,8 +36,9 @@ struct admin {
 	char path[108];
 	bool have_group;
 	gid_t group;               /* [admin] group: may run mutating commands */
-	struct conn *conns;        /* open connections, each freed when closed */
+	struct conn *conns;        /* connections, newest first, each freed when closed */
 	int open;                  /* server and connections not yet closed */
+	int nconns;                /* connections holding a slot: not closing */
 	void (*closed_cb)(struct admin *a);
 };
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,14 +56,14 @@ const struct config_option config_options[] = {
 	  true, "SO_RCVBUF of every listening socket (SO_RCVBUFFORCE when permitted)" },
 	{ "sockets", "unix_mode", CONF_MODE, OFF(unix_mode), "0666", 0, 0777, true,
 	  "file mode of the unix listening sockets" },
-	{ "sockets", "unix_group", CONF_STRING, OFF(unix_group), "", 0, 0, true,
+	{ "sockets", "unix_group", CONF_GROUP, OFF(unix_group), "", 0, 0, true,
 	  "group of the unix listening sockets; empty keeps the relay's own" },
 
-	{ "admin", "socket", CONF_STRING, OFF(admin_socket), "/run/spectator-relay/admin.sock", 0, 0,
-	  false, "path of the admin unix stream socket; empty disables it" },
+	{ "admin", "socket", CONF_PATH, OFF(admin_socket), "/run/spectator-relay/admin.sock", 0, 0,
+	  false, "absolute path of the admin unix stream socket; empty disables it" },
 	{ "admin", "mode", CONF_MODE, OFF(admin_mode), "0660", 0, 0777, false,
 	  "file mode of the admin socket" },
-	{ "admin", "group", CONF_STRING, OFF(admin_group), "", 0, 0, false,
+	{ "admin", "group", CONF_GROUP, OFF(admin_group), "", 0, 0, false,
 	  "group that may run mutating admin commands (flush, reload, forget-*), and owns the socket" },
 
 	{ "spectatord", "admin", CONF_HTTP, OFF(spectatord_admin), "http://127.0.0.1:1234", 0, 0,
@@ -200,6 +201,35 @@ static int check_tags(const char *s, char *err, size_t errlen)
 	}
 }
 
+/* The one place a group name becomes an id. It reads the group database
+ * (NSS), which makes config.c less than pure; but a name that passes
+ * --check-config and a reload must not fail the next start, so the file
+ * is not valid until the name is known. Returns 0, -ENOENT or -errno. */
+static int lookup_group(const char *name, gid_t *gid)
+{
+	size_t cap = 1024;
+
+	/* A group with many members needs a larger buffer (ERANGE). */
+	for (;;) {
+		struct group gr, *found = NULL;
+		char *buf = malloc(cap);
+		if (!buf)
+			return -ENOMEM;
+		int r = getgrnam_r(name, &gr, buf, cap, &found);
+		free(buf);
+		if (r == ERANGE && cap < (1u << 20)) {
+			cap *= 2;
+			continue;
+		}
+		if (r != 0)
+			return -r;
+		if (!found)
+			return -ENOENT;
+		*gid = gr.gr_gid;
+		return 0;
+	}
+}
+
 /* Sets one option from its text. append: a repeated listen line adds to the
  * list instead of replacing it. Returns 0 or -EINVAL with the reason. */
 static int set_value(struct config *c, const struct config_option *o, const char *value,
@@ -280,11 +310,30 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		else
 			return reason(err, errlen, "expected true or false");
 		return 0;
-	case CONF_STRING:
+	case CONF_PATH:
+		/* The relay's working directory is nobody's business: a relative
+		 * path would put the socket wherever it was started. */
+		if (value[0] && value[0] != '/')
+			return reason(err, errlen, "must be an absolute path, or empty to disable the "
+						   "%s socket", o->section);
 		if (strlen(value) >= o->size)
 			return reason(err, errlen, "longer than %zu bytes", o->size - 1);
 		strcpy(field, value);
 		return 0;
+	case CONF_GROUP: {
+		struct config_group *g = (struct config_group *)field;
+		gid_t gid = (gid_t)-1;
+		if (strlen(value) >= sizeof(g->name))
+			return reason(err, errlen, "longer than %zu bytes", sizeof(g->name) - 1);
+		r = value[0] ? lookup_group(value, &gid) : 0;
+		if (r == -ENOENT)
+			return reason(err, errlen, "unknown group %s", value);
+		if (r != 0)
+			return reason(err, errlen, "cannot look up group %s: %s", value, strerror(-r));
+		strcpy(g->name, value);
+		g->gid = gid;
+		return 0;
+	}
 	case CONF_TAGS:
 		if (strlen(value) >= o->size)
 			return reason(err, errlen, "longer than %zu bytes", o->size - 1);
@@ -354,7 +403,32 @@ struct load_ctx {
 	size_t msglen;
 	bool failed;
 	bool seen[64];
+	int line_of[64];      /* where each option was set */
+	int listen_line[CONFIG_MAX_LISTEN]; /* where each listen address was */
+	const char *next;     /* the text still to read */
+	int line;             /* the line inih is on */
 };
+
+/* inih's reader: one line per call, as ini_parse_string() reads, counted
+ * so that errors found after the parse (a pair of keys that clash) can
+ * name their line too. */
+static char *read_line_cb(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	int n = 0;
+
+	if (*ctx->next == '\0' || num < 2)
+		return NULL;
+	while (n < num - 1 && ctx->next[n] != '\0') {
+		str[n] = ctx->next[n];
+		if (ctx->next[n++] == '\n')
+			break;
+	}
+	str[n] = '\0';
+	ctx->next += n;
+	ctx->line++;
+	return str;
+}
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -380,6 +454,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 0;
 	}
 	ctx->seen[idx] = true;
+	ctx->line_of[idx] = ctx->line;
+	size_t had = again ? ctx->c->nlisten : 0;
 	if (o->offset == offsetof(struct config, listen))
 		ctx->c->listen_is_default = false;
 	if (set_value(ctx->c, o, value, again, why, sizeof(why)) != 0) {
@@ -387,7 +463,27 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		snprintf(ctx->msg, ctx->msglen, "%s: %s", name, why);
 		return 0;
 	}
+	if (o->type == CONF_URL_LIST)
+		for (size_t i = had; i < ctx->c->nlisten; i++)
+			ctx->listen_line[i] = ctx->line;
 	return 1;
+}
+
+/* The key a line sets, for a message about the line itself: "max_series"
+ * in "max_series = 1"; "" for a section, a comment or a continuation. */
+static void key_of_line(const char *line, size_t n, char *key, size_t cap)
+{
+	size_t k = 0;
+
+	while (k < n && ((line[k] >= 'a' && line[k] <= 'z') || (line[k] >= 'A' && line[k] <= 'Z') ||
+			 (line[k] >= '0' && line[k] <= '9') || line[k] == '_'))
+		k++;
+	size_t end = k;
+	while (k < n && (line[k] == ' ' || line[k] == '\t'))
+		k++;
+	if (end == 0 || k == n || (line[k] != '=' && line[k] != ':'))
+		end = 0;
+	snprintf(key, cap, "%.*s%s", (int)end, line, end ? ": " : "");
 }
 
 /* inih cuts lines at INI_MAX_LINE and misses empty unknown sections; check
@@ -401,7 +497,9 @@ static int prescan(const char *text, char *msg, size_t msglen)
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		lineno++;
 		if (n >= INI_MAX_LINE - 1) {
-			snprintf(msg, msglen, "line longer than %d bytes", INI_MAX_LINE - 2);
+			char key[80];
+			key_of_line(p, n, key, sizeof(key));
+			snprintf(msg, msglen, "%sline longer than %d bytes", key, INI_MAX_LINE - 2);
 			return lineno;
 		}
 		const char *s = p;
@@ -442,16 +540,27 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		return -EFBIG;
 	}
 	text[len] = '\0';
-	if (strlen(text) != len) {
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		/* inih would stop reading there, silently. */
+		int at = 1;
+		const char *start = text;
+		for (const char *p = text; p < nul; p++)
+			if (*p == '\n') {
+				at++;
+				start = p + 1;
+			}
+		char key[80];
+		key_of_line(start, (size_t)(nul - start), key, sizeof(key));
+		snprintf(err, errlen, "%s:%d: %scontains a NUL byte", path, at, key);
 		free(text);
-		snprintf(err, errlen, "%s: contains a NUL byte", path);
 		return -EINVAL;
 	}
 
 	char pre[256] = "", msg[256] = "";
 	int pre_line = prescan(text, pre, sizeof(pre));
-	struct load_ctx ctx = { .c = c, .msg = msg, .msglen = sizeof(msg) };
-	int line = ini_parse_string(text, on_key, &ctx);
+	struct load_ctx ctx = { .c = c, .msg = msg, .msglen = sizeof(msg), .next = text };
+	int line = ini_parse_stream(read_line_cb, &ctx, on_key, &ctx);
 	free(text);
 
 	if (line < 0) {
@@ -468,13 +577,19 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	/* Each key is valid alone; this pair is not: every line forwarded
-	 * would come back to be merged again, forever. */
+	 * would come back to be merged again, forever. Blame the upstream
+	 * where the file sets it, else the listen line that names it. */
+	size_t up = (size_t)(find_option("relay", "upstream") - config_options);
 	for (size_t i = 0; i < c->nlisten; i++) {
-		if (url_same_address(&c->listen[i], &c->upstream)) {
-			snprintf(err, errlen, "%s: upstream: %s is also a listen address", path,
-				 c->upstream.text);
-			return -EINVAL;
-		}
+		if (!url_same_address(&c->listen[i], &c->upstream))
+			continue;
+		if (ctx.seen[up])
+			snprintf(err, errlen, "%s:%d: upstream: %s is also a listen address", path,
+				 ctx.line_of[up], c->upstream.text);
+		else
+			snprintf(err, errlen, "%s:%d: listen: %s is also the upstream", path,
+				 ctx.listen_line[i], c->listen[i].text);
+		return -EINVAL;
 	}
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	return 0;
@@ -520,9 +635,12 @@ void config_value_text(const struct config *c, const struct config_option *o, ch
 	case CONF_BOOL:
 		snprintf(buf, cap, "%s", *(const bool *)field ? "true" : "false");
 		return;
-	case CONF_STRING:
+	case CONF_PATH:
 	case CONF_TAGS:
 		snprintf(buf, cap, "%s", field);
+		return;
+	case CONF_GROUP:
+		snprintf(buf, cap, "%s", ((const struct config_group *)field)->name);
 		return;
 	case CONF_LEVEL:
 		snprintf(buf, cap, "%s", log_level_name((enum log_level)v));

@@ -8,11 +8,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "url.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/spectator-relay/relay.ini"
 #define CONFIG_MAX_LISTEN 16
+
+/* A group named in the file, resolved to its id when the file is read, so
+ * that --check-config, start and reload refuse the same unknown name. */
+struct config_group {
+	char name[64];          /* "" for none */
+	gid_t gid;              /* (gid_t)-1 when name is "" */
+};
 
 struct config {
 	char path[256];         /* the file read, or "" for built-in defaults */
@@ -37,12 +45,12 @@ struct config {
 	/* [sockets] */
 	uint64_t receive_buffer;
 	uint64_t unix_mode;
-	char unix_group[64];
+	struct config_group unix_group;
 
 	/* [admin] */
-	char admin_socket[108];
+	char admin_socket[108];   /* an absolute path, or "" for none */
 	uint64_t admin_mode;
-	char admin_group[64];
+	struct config_group admin_group;
 
 	/* [spectatord] */
 	struct url spectatord_admin;   /* kind URL_HTTP, or text "" when off */
@@ -64,7 +72,8 @@ enum config_type {
 	CONF_COUNT,     /* a decimal integer */
 	CONF_MODE,      /* octal file mode such as 0666 */
 	CONF_BOOL,      /* true/false, yes/no, on/off */
-	CONF_STRING,
+	CONF_PATH,      /* an absolute path, or empty for none */
+	CONF_GROUP,     /* a group name that exists, or empty; struct config_group */
 	CONF_LEVEL,     /* error, warn, info, debug */
 	CONF_TAGS,      /* key=value,key=value with [-._A-Za-z0-9~^] bytes */
 	CONF_HTTP,      /* http://HOST:PORT, or empty for none */
@@ -89,7 +98,9 @@ extern const size_t config_noptions;
 void config_defaults(struct config *c);
 
 /* Reads path over the defaults. Returns 0, or a negative errno with the
- * reason in err: "relay.ini:12: window: must be between 100ms and 5s". */
+ * reason in err: "relay.ini:12: window: must be between 100ms and 5s".
+ * Only a file that cannot be read at all ("relay.ini: No such file or
+ * directory", larger than 64 KiB) has no line. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
 /* The effective configuration as INI text or as a JSON object, into buf.

@@ -111,7 +111,8 @@ static bool skippable(const struct config *cfg, int r)
 static int open_listener(struct daemon *d, const struct config *cfg, const struct url *u,
 			 char *err, size_t errlen)
 {
-	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group };
+	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group.gid };
+	struct sock_file file = { 0 };
 	int fd = adopt_fd(d, u);
 	bool adopted = fd >= 0;
 	int r;
@@ -124,7 +125,7 @@ static int open_listener(struct daemon *d, const struct config *cfg, const struc
 			return r;
 		}
 	} else {
-		fd = sock_listen(u, &o, err, errlen);
+		fd = sock_listen(u, &o, &file, err, errlen);
 		if (fd < 0)
 			return fd;
 	}
@@ -139,6 +140,7 @@ static int open_listener(struct daemon *d, const struct config *cfg, const struc
 		snprintf(err, errlen, "cannot read %s: %s", u->text, uv_strerror(r));
 		return r;
 	}
+	l->file = file;
 	d->listeners[d->nlisteners++] = l;
 	if (!url_is_loopback(u))
 		log_warn("event=listen_not_loopback listener=%s reason=\"reachable from other hosts\"",
@@ -213,6 +215,36 @@ static void self_cb(uv_timer_t *h)
 		selfmetrics_reset(&d->self, d);
 }
 
+/* Every loss the stats count, as running totals; kernel drops from the
+ * listeners' last refresh, closed listeners included. */
+static void loss_totals(const struct daemon *d, uint64_t t[LOSS_KIND_COUNT])
+{
+	t[LOSS_UPSTREAM] = d->stats.dropped_upstream;
+	t[LOSS_KERNEL] = d->retired[0].kernel_drops + d->retired[1].kernel_drops;
+	for (size_t i = 0; i < d->nlisteners; i++)
+		t[LOSS_KERNEL] += d->listeners[i]->st.kernel_drops;
+	t[LOSS_SERIES_LIMIT] = d->stats.rejected[REJECT_SERIES_LIMIT];
+	t[LOSS_NAME_LIMIT] = d->stats.rejected[REJECT_NAME_LIMIT];
+	t[LOSS_AGE_GAUGE_LIMIT] = d->stats.rejected[REJECT_AGE_GAUGE_LIMIT];
+	t[LOSS_TRUNCATED] = d->stats.received_truncated;
+}
+
+/* A warning per kind of loss since the last one, at most one per kind
+ * every LOSSES_INTERVAL_MS (losses.h); final: the rest, at shutdown. */
+static void report_losses(struct daemon *d, bool final)
+{
+	uint64_t t[LOSS_KIND_COUNT];
+	struct loss_report out[LOSS_KIND_COUNT];
+
+	loss_totals(d, t);
+	size_t n = losses_check(&d->losses, t, uv_now(&d->loop), final, out);
+	for (size_t i = 0; i < n; i++)
+		log_warn("event=%s_lost kind=%s count=%llu since_s=%.1f stat=%s",
+			 loss_kind_unit[out[i].kind], loss_kind_name[out[i].kind],
+			 (unsigned long long)out[i].count, (double)out[i].period_ms / 1000.0,
+			 loss_kind_stat[out[i].kind]);
+}
+
 static void tick_cb(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
@@ -221,6 +253,7 @@ static void tick_cb(uv_timer_t *h)
 		sd_notify_str("WATCHDOG=1");
 	for (size_t i = 0; i < d->nlisteners; i++)
 		listener_refresh(d->listeners[i]);
+	report_losses(d, false);
 }
 
 /* ------------------------------------------------------------------------
@@ -319,6 +352,7 @@ static void stop_timer_cb(uv_timer_t *h)
 			 d->upstream.url.text, upstream_state_name(&d->upstream),
 			 d->upstream.queue.lines + window_pending_lines(&d->window));
 	close_all(d);
+	report_losses(d, true);
 	log_info("event=stopped received_lines=%llu forwarded_lines=%llu dropped_upstream=%llu",
 		 (unsigned long long)d->stats.received_lines,
 		 (unsigned long long)d->stats.forwarded_lines,
@@ -455,6 +489,11 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 		if (!d->sd_fds.used[i])
 			log_warn("event=unused_socket fd=%d name=%s reason=\"matches no listen address\"",
 				 d->sd_fds.fd[i], d->sd_fds.name[i]);
+	/* From here on: drops a socket from systemd had before are in its
+	 * kernel_drops, not news for the journal. */
+	uint64_t totals[LOSS_KIND_COUNT];
+	loss_totals(d, totals);
+	losses_init(&d->losses, totals, uv_now(&d->loop));
 
 	resync_start(&d->resync, &d->loop, &cfg->spectatord_admin, cfg->resync_interval_ms,
 		     &d->window.ages, &d->ingest.ps, &d->stats);
@@ -592,11 +631,14 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 		if (next.receive_buffer != d->cfg.receive_buffer)
 			sock_set_rcvbuf(l->fd, next.receive_buffer, &granted);
 		if (l->url.kind == URL_UNIX && !l->adopted &&
-		    (next.unix_mode != d->cfg.unix_mode || strcmp(next.unix_group, d->cfg.unix_group)) &&
-		    sock_chmod(l->url.path, (unsigned)next.unix_mode, next.unix_group, err,
-			       sizeof(err)) != 0)
+		    (next.unix_mode != d->cfg.unix_mode ||
+		     strcmp(next.unix_group.name, d->cfg.unix_group.name)) &&
+		    sock_file_chmod(l->url.path, &l->file, (unsigned)next.unix_mode,
+				    next.unix_group.gid, err, sizeof(err)) != 0) {
+			log_err("event=socket_mode_failed listener=%s error=\"%s\"", l->url.text, err);
 			snprintf(problems + strlen(problems), sizeof(problems) - strlen(problems), "%s%s",
 				 problems[0] ? "; " : "", err);
+		}
 		listener_refresh(l);
 	}
 	/* After the parts were applied: what could not be (an upstream, an
@@ -606,7 +648,7 @@ int daemon_reload(struct daemon *d, char *msg, size_t msglen)
 	 * `config` shows what is in effect. */
 	snprintf(next.admin_socket, sizeof(next.admin_socket), "%s", d->cfg.admin_socket);
 	next.admin_mode = d->cfg.admin_mode;
-	snprintf(next.admin_group, sizeof(next.admin_group), "%s", d->cfg.admin_group);
+	next.admin_group = d->cfg.admin_group;
 	d->cfg = next;
 	d->stats.reload_ok++;
 

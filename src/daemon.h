@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "config.h"
 #include "listener.h"
+#include "losses.h"
 #include "rejects.h"
 #include "resync.h"
 #include "sdnotify.h"
@@ -49,8 +50,9 @@ struct daemon {
 	struct rejects rejects;         /* the last refused lines, for the admin */
 	struct selfmetrics self;
 	struct resync resync;           /* the age-gauge set from SpectatorD */
+	struct losses losses;           /* what the journal has been told of */
 	uv_signal_t sigterm, sigint, sighup;
-	uv_timer_t tick;                /* drop counters, watchdog */
+	uv_timer_t tick;                /* drop counters, loss warnings, watchdog */
 	uv_timer_t self_timer;          /* self-metrics */
 	uv_timer_t stop_timer;          /* shutdown: retry delivery until the deadline */
 	uint64_t start_ms;              /* uv_now() at start */

@@ -20,6 +20,7 @@
 
 #include "protocol.h"
 #include "senders.h"
+#include "sockutil.h"
 #include "stats.h"
 #include "url.h"
 #include "window.h"
@@ -56,6 +57,8 @@ struct listener {
 	struct url url;
 	int fd;                  /* owned */
 	bool adopted;            /* from systemd: its path is systemd's to remove */
+	struct sock_file file;   /* unix, bound by the relay: its socket file, for a
+				    reload that changes the mode (set by the owner) */
 	union {
 		uv_udp_t udp;
 		uv_poll_t poll;

@@ -71,12 +71,12 @@ static int ask(const char *path, const char *request, char **reply)
 		close(fd);
 		return -e;
 	}
+	/* A relay that closed the connection first (it makes room for newer
+	 * clients) may have said why: a failed send is reported only if no
+	 * reply follows, and never as SIGPIPE. */
 	size_t len = strlen(request);
-	if (write(fd, request, len) != (ssize_t)len) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+	ssize_t sent = send(fd, request, len, MSG_NOSIGNAL);
+	int send_err = sent == (ssize_t)len ? 0 : sent < 0 ? errno : EPIPE;
 	shutdown(fd, SHUT_WR);
 
 	size_t cap = 65536, n = 0;
@@ -87,8 +87,8 @@ static int ask(const char *path, const char *request, char **reply)
 			return -ENOMEM;
 		}
 		ssize_t got = read(fd, buf + n, cap - n);
-		if (got < 0) {
-			int e = errno == EAGAIN ? ETIMEDOUT : errno;
+		if (got < 0 || (got == 0 && n == 0 && send_err)) {
+			int e = send_err ? send_err : errno == EAGAIN ? ETIMEDOUT : errno;
 			free(buf);
 			close(fd);
 			return -e;

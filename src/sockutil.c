@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,25 +82,72 @@ static int remove_stale(const struct url *u, char *err, size_t errlen)
 	return 0;
 }
 
-int sock_chmod(const char *path, unsigned mode, const char *group, char *err, size_t errlen)
+/* An O_PATH descriptor of the file at path itself, a symlink included:
+ * what it refers to cannot change under the caller, as a path can. */
+static int open_file(const char *path, struct stat *st, char *err, size_t errlen)
 {
-	if (chmod(path, (mode_t)mode) != 0)
-		return fail(err, errlen, errno, "cannot chmod", path);
-	if (group && group[0]) {
-		struct group gr, *found = NULL;
-		char buf[4096];
-		int r = getgrnam_r(group, &gr, buf, sizeof(buf), &found);
-		if (r != 0 || !found) {
-			snprintf(err, errlen, "unknown group %s for %s", group, path);
-			return r ? -r : -ENOENT;
-		}
-		if (chown(path, (uid_t)-1, gr.gr_gid) != 0)
-			return fail(err, errlen, errno, "cannot chgrp", path);
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(err, errlen, errno, "cannot open", path);
+	if (fstat(fd, st) != 0) {
+		int r = fail(err, errlen, errno, "cannot stat", path);
+		close(fd);
+		return r;
 	}
+	return fd;
+}
+
+int sock_file_claim(const char *path, struct sock_file *f, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open_file(path, &st, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	/* bind() made a socket of our own with one link. Someone who swapped
+	 * the path since could only offer a socket of theirs, or a link to
+	 * another's; root is the one user who could fake all three. */
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		snprintf(err, errlen, "%s is not the socket the relay bound: it was replaced", path);
+		return -EPERM;
+	}
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
 	return 0;
 }
 
-int sock_listen(const struct url *u, const struct sock_opts *o, char *err, size_t errlen)
+int sock_file_chmod(const char *path, const struct sock_file *f, unsigned mode, gid_t gid,
+		    char *err, size_t errlen)
+{
+	struct stat st;
+	char self[64];
+	int fd = open_file(path, &st, err, errlen);
+	int r = 0;
+
+	if (fd < 0)
+		return fd;
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != f->dev || st.st_ino != f->ino) {
+		snprintf(err, errlen, "%s is no longer the socket the relay bound; mode and group "
+				      "left alone", path);
+		close(fd);
+		return -ESTALE;
+	}
+	/* Both act on the descriptor's inode, not on the path again. fchmod()
+	 * refuses an O_PATH descriptor and chmod() has no flag for it, but
+	 * /proc/self/fd/N leads to that very inode. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (chmod(self, (mode_t)mode) != 0)
+		r = fail(err, errlen, errno, "cannot chmod", path);
+	else if (gid != (gid_t)-1 && fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH) != 0)
+		r = fail(err, errlen, errno, "cannot chgrp", path);
+	close(fd);
+	return r;
+}
+
+int sock_listen(const struct url *u, const struct sock_opts *o, struct sock_file *file, char *err,
+		size_t errlen)
 {
 	int family = u->kind == URL_UNIX ? AF_UNIX : u->addr.sa.sa_family;
 	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -139,7 +185,12 @@ int sock_listen(const struct url *u, const struct sock_opts *o, char *err, size_
 		return r;
 	}
 	if (u->kind == URL_UNIX) {
-		r = sock_chmod(u->path, o->mode, o->group, err, errlen);
+		r = sock_file_claim(u->path, file, err, errlen);
+		if (r != 0) {
+			close(fd); /* what is at the path now is not ours to remove */
+			return r;
+		}
+		r = sock_file_chmod(u->path, file, o->mode, o->gid, err, errlen);
 		if (r != 0) {
 			unlink(u->path);
 			close(fd);

@@ -17,14 +17,25 @@
 struct sock_opts {
 	size_t rcvbuf;      /* SO_RCVBUF wanted */
 	unsigned mode;      /* unix sockets: file mode */
-	const char *group;  /* unix sockets: group name, or "" */
+	gid_t gid;          /* unix sockets: group, or (gid_t)-1 to keep the relay's */
+};
+
+/* The file a unix socket was bound to, as found right after bind(). Modes
+ * and groups are changed on that file only, never on whatever has taken its
+ * path since: whoever can write the socket's directory can swap in a
+ * symlink to any file, and the relay may run as root. */
+struct sock_file {
+	dev_t dev;
+	ino_t ino;
 };
 
 /* A bound, non-blocking, close-on-exec datagram socket for a udp:// or
  * unix:// URL. For unix: creates the parent directory, removes a stale socket
- * file, refuses (-EADDRINUSE) if a live process is bound there, binds, then
- * applies mode and group, and turns on SO_PASSCRED. */
-int sock_listen(const struct url *u, const struct sock_opts *o, char *err, size_t errlen);
+ * file, refuses (-EADDRINUSE) if a live process is bound there, binds,
+ * records the socket file in *file (see sock_file_claim()), applies mode and
+ * group, and turns on SO_PASSCRED. file may be NULL for udp://. */
+int sock_listen(const struct url *u, const struct sock_opts *o, struct sock_file *file, char *err,
+		size_t errlen);
 
 /* Whether fd is a datagram socket bound to u's address: a systemd-passed
  * descriptor is adopted for the listener it matches. */
@@ -38,8 +49,17 @@ int sock_prepare_adopted(int fd, const struct url *u);
  * exceed rmem_max. *actual receives what the kernel granted. Returns 0 or -errno. */
 int sock_set_rcvbuf(int fd, size_t bytes, size_t *actual);
 
-/* chmod and, if group is not empty, chgrp of a unix socket path. */
-int sock_chmod(const char *path, unsigned mode, const char *group, char *err, size_t errlen);
+/* Right after bind(): records in *f the file at path as the socket just
+ * bound there. Refuses (-EPERM) a file that cannot be the one bind() made:
+ * not a socket (a symlink included), another user's, or linked elsewhere
+ * too. Returns 0 or -errno with err set. */
+int sock_file_claim(const char *path, struct sock_file *f, char *err, size_t errlen);
+
+/* Sets the mode and, unless gid is (gid_t)-1, the group of the socket file
+ * f, found at path. Follows no symlink, and changes nothing (-ESTALE) when
+ * the file at path is no longer f. Returns 0 or -errno with err set. */
+int sock_file_chmod(const char *path, const struct sock_file *f, unsigned mode, gid_t gid,
+		    char *err, size_t errlen);
 
 /* The socket's inode, to find it in /proc/net/udp{,6}; 0 on failure. */
 unsigned long sock_inode(int fd);

@@ -1,17 +1,100 @@
 """The admin socket, spectator-relayctl and self-metrics, against the real
 binary."""
 
+import collections
 import grp
+import json
 import os
+import resource
 import signal
 import socket
 import stat
 import subprocess
+import sys
+import threading
 import time
 import unittest
 
-from relaytest import RELAYCTL_BIN, RelayTestCase, free_udp_port, parse_line, wait_until
+from relaytest import RELAYCTL_BIN, SLOW, RelayTestCase, free_udp_port, parse_line, wait_until
 from test_docs import stopped
+
+
+def connect(path, timeout=30):
+    """A connected admin client. A unix socket's connect() fails at once
+    (EAGAIN) while the relay's backlog is full; it is tried again."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+
+    def attempt():
+        try:
+            s.connect(path)
+            return True
+        except BlockingIOError:
+            return False
+    try:
+        wait_until(attempt, timeout, interval=0.001, message="room in the admin backlog")
+    except BaseException:
+        s.close()
+        raise
+    s.settimeout(timeout)
+    return s
+
+
+class Hog(threading.Thread):
+    """Holds count idle admin connections, opening a new one for each the
+    relay closes, until stopped."""
+
+    def __init__(self, path, count):
+        super().__init__(daemon=True)
+        self.path, self.count = path, count
+        self.held = []
+        self.stop = threading.Event()
+        self.holding = threading.Event()
+
+    def top_up(self):
+        alive = []
+        for s in self.held:
+            try:
+                s.setblocking(False)
+                s.recv(1 << 16)
+                s.close()  # the relay wrote to it, then closed it
+            except BlockingIOError:
+                alive.append(s)
+            except OSError:
+                s.close()
+        self.held = alive
+        while len(self.held) < self.count:
+            self.held.append(connect(self.path))
+
+    def run(self):
+        deadline = time.monotonic() + 120 * SLOW
+        try:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                self.top_up()
+                self.holding.set()
+                self.stop.wait(0.005)
+        finally:
+            for s in self.held:
+                s.close()
+
+
+def read_all(s):
+    """Everything the relay sends on s, until it closes."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def raise_fd_limit(want):
+    """Room for want sockets in this process; returns how many it may open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = want + 64
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    return min(want, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
 
 
 def ctl(relay, *args, user=None, extra_groups=None):
@@ -170,30 +253,94 @@ class AdminTest(RelayTestCase):
             half.close()
         self.assertExit0(relay)
 
-    def test_connections_are_capped(self):
+    def test_connections_are_capped_and_the_oldest_idle_one_makes_room(self):
         relay = self.relay(self.fake("unix"))
         held = []
         try:
             for _ in range(40):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(relay.admin_path)
-                held.append(s)
-            # Those past 32 are closed at once; the first 32 wait for a command.
-            for s in held[32:]:
+                held.append(connect(relay.admin_path))
+            # 32 are open at most: the 8 that came first were closed to make
+            # room for the last 8, and told why.
+            for s in held[:8]:
                 s.settimeout(10)
-                self.assertEqual(s.recv(100), b"")
-            held[0].sendall(b"help\n")
-            held[0].settimeout(10)
-            self.assertIn(b"commands", held[0].recv(65536))
+                self.assertEqual(json.loads(read_all(s)),
+                                 {"error": "too many admin connections; this one waited "
+                                           "longest for its request"})
+            # The 32 newest are still served.
+            held[8].sendall(b"help\n")
+            held[8].settimeout(10)
+            self.assertIn("commands", json.loads(read_all(held[8])))
         finally:
             for s in held:
                 s.close()
-        def served():
-            try:
-                return "received" in relay.admin("stats")
-            except ValueError:  # closed at once: still over the cap
-                return False
-        wait_until(served, message="the cap to free up")
+        self.assertExit0(relay)
+
+    def test_idle_connections_cannot_lock_root_out(self):
+        """Anyone who may connect could hold every slot, and reconnect
+        whenever one is closed; root's relayctl still gets its answer, every
+        time."""
+        relay = self.relay(self.fake("unix"))
+        hog = Hog(relay.admin_path, 100)
+        hog.start()
+        try:
+            self.assertTrue(hog.holding.wait(30))
+            for _ in range(5):
+                out = ctl(relay, "stats")
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn("received", out.stdout)
+        finally:
+            hog.stop.set()
+            hog.join(30)
+        self.assertExit0(relay)
+
+    def test_a_thousand_concurrent_requests_are_all_answered(self):
+        """All open at once, each request sent right after its connect: none
+        waits for a slot, since a request already sent is answered before
+        its connection could be the one to make room."""
+        n = raise_fd_limit(1000)
+        relay = self.relay(self.fake("unix"))
+        socks = []
+        try:
+            for _ in range(n):
+                s = connect(relay.admin_path)
+                socks.append(s)
+                s.sendall(b"stats\n")
+            replies = [json.loads(read_all(s)) for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+        self.assertEqual(sum("received" in r for r in replies), n)
+        self.assertExit0(relay)
+
+    def test_concurrent_clients_get_an_answer_or_a_clean_close(self):
+        """From many threads at once, a client that is slow to send its
+        request may lose its slot; it is then told so, or finds the
+        connection closed, never half a reply, and the relay goes on."""
+        relay = self.relay(self.fake("unix"))
+        outcomes = collections.Counter()
+        lock = threading.Lock()
+
+        def client():
+            for _ in range(25):
+                try:
+                    with connect(relay.admin_path) as s:
+                        s.sendall(b"stats\n")
+                        data = read_all(s)
+                    kind = "closed" if not data else (
+                        "answered" if "received" in json.loads(data) else "evicted")
+                except (ConnectionResetError, BrokenPipeError):
+                    kind = "reset"
+                with lock:
+                    outcomes[kind] += 1
+        threads = [threading.Thread(target=client) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(sum(outcomes.values()), 1000, outcomes)
+        self.assertGreater(outcomes["answered"], 0, outcomes)
+        self.assertIn("received", relay.admin("stats"))
         self.assertExit0(relay)
 
     def test_request_too_long(self):

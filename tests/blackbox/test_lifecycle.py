@@ -135,8 +135,8 @@ class CheckConfigTest(RelayTestCase):
 
     def check(self, text):
         path = os.path.join(self.tmp, "relay.ini")
-        with open(path, "w") as f:
-            f.write(text)
+        with open(path, "wb") as f:
+            f.write(text.encode())
         proc = subprocess.run([RELAY_BIN, "--check-config", "--config", path],
                               capture_output=True, text=True, timeout=20)
         return proc.returncode, proc.stdout, proc.stderr.strip(), path
@@ -187,13 +187,45 @@ class CheckConfigTest(RelayTestCase):
                        "listen: udp://127.0.0.1:99999: port must be a number from 0 to 65535")
 
     def test_upstream_that_is_a_listen_address(self):
-        code, _, err, path = self.check("[relay]\nlisten = udp://127.0.0.1:1235 unix:///tmp/r.unix\n"
-                                        "upstream = unix:///tmp/r.unix\n")
-        self.assertEqual(code, 1, err)
-        self.assertEqual(err, "%s: upstream: unix:///tmp/r.unix is also a listen address" % path)
+        # The line of the upstream, whichever key comes first.
+        self.assertBad("[relay]\nlisten = udp://127.0.0.1:1235 unix:///tmp/r.unix\n"
+                       "upstream = unix:///tmp/r.unix\n", 3,
+                       "upstream: unix:///tmp/r.unix is also a listen address")
+        self.assertBad("[relay]\nupstream = udp://127.0.0.1:1235\n; between\n"
+                       "listen = udp://127.0.0.1:1235\n", 2,
+                       "upstream: udp://127.0.0.1:1235 is also a listen address")
+        # The default upstream: the listen line that names it.
+        self.assertBad("[relay]\nlisten = udp://127.0.0.1:1235\nlisten = "
+                       "unix:///run/spectatord/spectatord.unix\n", 3,
+                       "listen: unix:///run/spectatord/spectatord.unix is also the upstream")
         code, _, err, _ = self.check("[relay]\nlisten = udp://127.0.0.1:1235\n"
                                      "upstream = udp://127.0.0.1:1236\n")
         self.assertEqual(code, 0, err)
+
+    def test_nul_byte(self):
+        self.assertBad("[relay]\nwindow = 1s\n[limits]\nmax_series = 1\0 0\n", 4,
+                       "max_series: contains a NUL byte")
+        self.assertBad("[relay]\n; a comment\0\nwindow = 1s\n", 2, "contains a NUL byte")
+
+    def test_unknown_group(self):
+        """--check-config, start and reload agree: a group that does not
+        exist is refused where it is written (ReloadTest checks reload)."""
+        self.assertBad("[relay]\nwindow = 1s\n[sockets]\nunix_group = no-such-group-here\n", 4,
+                       "unix_group: unknown group no-such-group-here")
+        self.assertBad("[admin]\ngroup = no-such-group-here\n", 2,
+                       "group: unknown group no-such-group-here")
+        code, out, err, _ = self.check("[sockets]\nunix_group = daemon\n[admin]\ngroup = daemon\n")
+        self.assertEqual(code, 0, err)
+        self.assertIn("unix_group = daemon\n", out)
+
+    def test_admin_socket_is_an_absolute_path_or_empty(self):
+        for value in ("+5", "udp://localhost:1235", "admin.sock", "./admin.sock"):
+            self.assertBad("[admin]\nsocket = %s\n" % value, 2,
+                           "socket: must be an absolute path, or empty to disable the admin socket")
+        self.assertBad("[admin]\nsocket = /%s\n" % ("x" * 107), 2, "socket: longer than 107 bytes")
+        for value in ("", "/run/x/admin.sock"):
+            code, _, err, _ = self.check("[admin]\nsocket = %s\n" % value)
+            self.assertEqual(code, 0, err)
 
     def test_set_twice(self):
         self.assertBad("[relay]\nwindow = 1s\nwindow = 2s\n", 3, "window: set twice")

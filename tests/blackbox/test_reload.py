@@ -72,6 +72,58 @@ class ReloadTest(RelayTestCase):
         wait_until(lambda: up.count() == 1, message="forwarding after a bad reload")
         self.assertExit0(relay)
 
+    def test_unknown_group_is_refused_as_check_config_refuses_it(self):
+        """A reload that would pass and leave a relay that cannot start
+        again is refused, with the line of the key."""
+        up = self.fake("unix")
+        relay = self.relay_for(up)
+        for section, key in (("sockets", "unix_group"), ("admin", "group")):
+            rewrite(relay, **{section: {key: "no-such-group-here"}})
+            with open(relay.config_path) as f:
+                line = f.read().splitlines().index("%s = no-such-group-here" % key) + 1
+            want = "%s:%d: %s: unknown group no-such-group-here" % (relay.config_path, line, key)
+            self.assertEqual(relay.admin("reload"), {"error": want})
+        stats = relay.admin("stats")
+        self.assertEqual((stats["reload"]["ok"], stats["reload"]["failed"]), (0, 2))
+        self.assertExit0(relay)
+
+    def test_mode_change_never_follows_a_swapped_path(self):
+        """Whoever can write the socket's directory can put a symlink where
+        the socket was; a reload that changes unix_mode or unix_group then
+        changes nothing and says so, instead of changing what it points to."""
+        up = self.fake("unix")
+        relay = self.relay_for(up, config={"sockets": {"unix_mode": "0620"}})
+        rewrite(relay, sockets={"unix_mode": "0640"})
+        self.assertNotIn("problems", relay.admin("reload")["message"])
+        self.assertEqual(os.lstat(relay.unix_path).st_mode & 0o7777, 0o640)  # its own: changed
+
+        victim = os.path.join(self.tmp, "victim")
+        with open(victim, "w"):
+            pass
+        os.chmod(victim, 0o600)
+        victim_gid = os.stat(victim).st_gid
+        os.rename(relay.unix_path, relay.unix_path + ".moved")
+        os.symlink(victim, relay.unix_path)
+        rewrite(relay, sockets={"unix_mode": "0646", "unix_group": "daemon"})
+        reply = relay.admin("reload")
+        self.assertEqual(os.stat(victim).st_mode & 0o7777, 0o600)
+        self.assertEqual(os.stat(victim).st_gid, victim_gid)
+        self.assertIn("problems: %s is no longer the socket the relay bound" % relay.unix_path,
+                      reply["message"])
+        self.assertIn("event=socket_mode_failed listener=unix://%s" % relay.unix_path,
+                      relay.log())
+
+        # Another socket at the path (not a symlink) is not the relay's either.
+        os.unlink(relay.unix_path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as other:
+            other.bind(relay.unix_path)
+            os.chmod(relay.unix_path, 0o600)
+            rewrite(relay, sockets={"unix_mode": "0666"})
+            self.assertIn("no longer the socket", relay.admin("reload")["message"])
+            self.assertEqual(os.lstat(relay.unix_path).st_mode & 0o7777, 0o600)
+        os.unlink(relay.unix_path)
+        self.assertExit0(relay)
+
     def test_listeners_open_and_close_on_reload(self):
         up = self.fake("unix")
         relay = self.relay_for(up)
