@@ -79,8 +79,9 @@ class LossesTest(RelayTestCase):
                          ["age-gauge-limit", "kernel", "name-limit", "series-limit", "truncated"])
 
     def test_lines_dropped_on_the_way_out_are_told(self):
+        # Timers one to one, so that they queue for the upstream.
         relay = self.relay("unix://" + self.tmp + "/nobody.unix",
-                           config={"relay": {"window": "100ms"},
+                           config={"relay": {"window": "100ms", "merge_timers": "false"},
                                    "limits": {"max_pending_bytes": "64KiB",
                                               "max_datagram": "1024"}})
         for start in range(0, 12000, 40):  # ~300 KiB of timer lines, nobody listening
