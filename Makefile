@@ -18,7 +18,7 @@ deps:
 	@.ci/install-deps
 
 build: deps
-	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_WERROR=ON >/dev/null
 	@$(CMAKE) --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 # The relay in the foreground with conf/dev.ini: UDP 127.0.0.1:1235 and a
@@ -35,7 +35,7 @@ test-plain: build
 	$(CTEST) --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 test-san: deps
-	@$(CMAKE) -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRELAY_ASAN=ON -DRELAY_UBSAN=ON >/dev/null
+	@$(CMAKE) -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRELAY_ASAN=ON -DRELAY_UBSAN=ON -DRELAY_WERROR=ON >/dev/null
 	@$(CMAKE) --build $(SAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(CTEST) --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
@@ -50,7 +50,7 @@ FUZZ_DEPS := clang libclang-rt-14-dev
 
 fuzz:
 	@.ci/install-deps $(FUZZ_DEPS)
-	@CC=clang $(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_FUZZ=ON >/dev/null
+	@CC=clang $(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_FUZZ=ON -DRELAY_WERROR=ON >/dev/null
 	@$(CMAKE) --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_core fuzz_json fuzz_replay -- --no-print-directory
 	@rm -rf $(FUZZ_BUILD)/seeds && mkdir -p $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
 	@RELAY_VECTORS=$(CURDIR)/tests/data/protocol-vectors.tsv \

@@ -9,9 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "errmsg.h"
 #include "log.h"
-#include "protocol.h"
 #include "sockutil.h"
 
 struct conn {
@@ -31,6 +30,9 @@ struct conn {
 
 /* ------------------------------------------------------------------------
  * Commands
+ *
+ * Each reads a snapshot of the relay (snapshot.h) or acts through the ops
+ * table its owner gave: admin knows no module but through those.
  * ------------------------------------------------------------------------ */
 
 typedef void (*command_fn)(struct admin *a, const char *arg, struct jbuf *out);
@@ -70,7 +72,7 @@ static const struct command commands[] = {
 	{ "reload", NULL, true, cmd_reload, "re-reads the configuration file, as SIGHUP does" },
 };
 
-static void error(struct jbuf *out, const char *msg)
+static void reply_error(struct jbuf *out, const char *msg)
 {
 	jbuf_printf(out, "{\"error\": ");
 	jbuf_cstring(out, msg);
@@ -95,72 +97,60 @@ static void cmd_help(struct admin *a, const char *arg, struct jbuf *out)
 	jbuf_printf(out, "]}");
 }
 
-/* Live members of the stats groups, added where docs/admin.md puts them. */
-static void stats_extra(void *ctx, const char *group, char *buf, size_t cap, size_t *n)
+/* Live members of the stats groups, added where docs/admin.md puts them.
+ * Text that a person chose (a path, a message) is escaped. */
+static void stats_extra(void *ctx, const char *group, struct jbuf *out)
 {
-	struct daemon *d = ctx;
-	struct upstream *up = &d->upstream;
+	const struct snapshot *s = ctx;
 
-	struct jbuf j;
-
-	/* Text that a person chose (a path, a message) is escaped. */
-	jbuf_init(&j);
 	if (strcmp(group, "upstream") == 0) {
-		jbuf_printf(&j, ", \"location\": ");
-		jbuf_cstring(&j, up->url.text);
-		jbuf_printf(&j, ", \"last_error\": ");
-		jbuf_cstring(&j, up->last_error ? strerror(-up->last_error) : "");
-		stats_put(buf, cap, n,
-			  ", \"state\": \"%s\", \"up\": %s, \"pending_bytes\": %zu, "
-			  "\"pending_lines\": %zu%s",
-			  upstream_state_name(up), upstream_is_up(up) ? "true" : "false",
-			  up->queue.bytes + up->partial.len - up->partial.off, up->queue.lines,
-			  j.buf ? j.buf : "");
+		jbuf_printf(out, ", \"location\": ");
+		jbuf_cstring(out, s->upstream.location);
+		jbuf_printf(out, ", \"last_error\": ");
+		jbuf_cstring(out, s->upstream.last_error);
+		jbuf_printf(out,
+			    ", \"state\": \"%s\", \"up\": %s, \"pending_bytes\": %zu, "
+			    "\"pending_lines\": %zu",
+			    s->upstream.state, s->upstream.up ? "true" : "false",
+			    s->upstream.pending_bytes, s->upstream.pending_lines);
 	} else if (strcmp(group, "spectatord") == 0) {
-		jbuf_printf(&j, ", \"admin\": ");
-		jbuf_cstring(&j, d->resync.url.text);
-		jbuf_printf(&j, ", \"last_error\": ");
-		jbuf_cstring(&j, d->resync.last_error);
-		stats_put(buf, cap, n, ", \"age_gauge_limit\": %zu%s", d->window.ages.remote_limit,
-			  j.buf ? j.buf : "");
+		jbuf_printf(out, ", \"age_gauge_limit\": %zu, \"admin\": ",
+			    s->spectatord.age_gauge_limit);
+		jbuf_cstring(out, s->spectatord.admin);
+		jbuf_printf(out, ", \"last_error\": ");
+		jbuf_cstring(out, s->spectatord.last_error);
 	} else if (strcmp(group, "reload") == 0) {
-		jbuf_printf(&j, ", \"last\": ");
-		jbuf_cstring(&j, d->last_reload);
-		stats_put(buf, cap, n, "%s", j.buf ? j.buf : "");
+		jbuf_printf(out, ", \"last\": ");
+		jbuf_cstring(out, s->last_reload);
 	}
-	jbuf_free(&j);
 }
 
 static void cmd_stats(struct admin *a, const char *arg, struct jbuf *out)
 {
-	struct daemon *d = a->d;
-	char buf[16384];
-	size_t n = 0;
+	struct snapshot s;
 
 	(void)arg;
-	for (size_t i = 0; i < d->nlisteners; i++)
-		listener_refresh(d->listeners[i]);
-	stats_format_json(&d->stats, buf, sizeof(buf), &n, stats_extra, d);
+	a->ops.snapshot(a->ops.ctx, &s);
 	jbuf_printf(out, "{\"version\": \"%s\", \"uptime_seconds\": %llu, \"pid\": %d, ", RELAY_VERSION,
-		    (unsigned long long)(daemon_uptime_ms(d) / 1000), (int)getpid());
-	jbuf_printf(out, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
+		    (unsigned long long)(s.uptime_ms / 1000), (int)getpid());
+	stats_format_json(s.stats, out, stats_extra, &s);
 	jbuf_printf(out,
 		    ", \"series\": {\"active\": %zu, \"max\": %llu, \"age_gauges\": %zu, "
 		    "\"age_gauge_limit\": %zu}",
-		    window_series(&d->window), (unsigned long long)d->cfg.max_series,
-		    agg_ages_count(&d->window.ages), agg_ages_limit(&d->window.ages));
-	jbuf_printf(out, ", \"senders\": {\"tracked\": %zu, \"evictions\": %llu}", d->senders.n,
-		    (unsigned long long)d->senders.evictions);
+		    s.series_active, (unsigned long long)s.cfg->max_series, agg_ages_count(s.ages),
+		    agg_ages_limit(s.ages));
+	jbuf_printf(out, ", \"senders\": {\"tracked\": %zu, \"evictions\": %llu}", s.senders->n,
+		    (unsigned long long)s.senders->evictions);
 	jbuf_printf(out, ", \"listeners\": [");
-	for (size_t i = 0; i < d->nlisteners; i++) {
-		const struct listener *l = d->listeners[i];
+	for (size_t i = 0; i < s.nlisteners; i++) {
+		const struct snapshot_listener *l = &s.listeners[i];
 		jbuf_printf(out, "%s{\"url\": ", i ? ", " : "");
-		jbuf_cstring(out, l->url.text);
+		jbuf_cstring(out, l->url);
 		jbuf_printf(out,
 			    ", \"transport\": \"%s\", \"systemd\": %s, \"datagrams\": %llu, "
 			    "\"lines\": %llu, \"bytes\": %llu, \"kernel_drops\": %llu, "
 			    "\"receive_buffer\": %zu, \"read_errors\": %llu}",
-			    l->url.kind == URL_UDP ? "udp" : "unix", l->adopted ? "true" : "false",
+			    l->unix_socket ? "unix" : "udp", l->adopted ? "true" : "false",
 			    (unsigned long long)l->st.datagrams, (unsigned long long)l->st.lines,
 			    (unsigned long long)l->st.bytes, (unsigned long long)l->st.kernel_drops,
 			    l->st.receive_buffer, (unsigned long long)l->st.read_errors);
@@ -170,98 +160,77 @@ static void cmd_stats(struct admin *a, const char *arg, struct jbuf *out)
 
 static void cmd_config(struct admin *a, const char *arg, struct jbuf *out)
 {
-	static char buf[16384];
-	size_t n = config_format_json(&a->d->cfg, buf, sizeof(buf));
+	struct snapshot s;
 
 	(void)arg;
-	jbuf_printf(out, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
+	a->ops.snapshot(a->ops.ctx, &s);
+	config_format_json(s.cfg, out);
 }
 
 static void cmd_flush(struct admin *a, const char *arg, struct jbuf *out)
 {
-	struct daemon *d = a->d;
-	uint64_t before = d->stats.forwarded_lines;
+	struct admin_flush f;
 
 	(void)arg;
-	bool flushed = window_flush(&d->window);
-	bool done = window_delivered(&d->window) && upstream_idle(&d->upstream);
+	a->ops.flush(a->ops.ctx, &f);
 	jbuf_printf(out,
 		    "{\"flushed\": %s, \"delivered\": %s, \"forwarded_lines\": %llu, "
 		    "\"upstream\": \"%s\"}",
-		    flushed ? "true" : "false", done ? "true" : "false",
-		    (unsigned long long)(d->stats.forwarded_lines - before),
-		    upstream_state_name(&d->upstream));
+		    f.flushed ? "true" : "false", f.delivered ? "true" : "false",
+		    (unsigned long long)f.forwarded_lines, f.upstream);
 }
 
 static void cmd_age_gauges(struct admin *a, const char *arg, struct jbuf *out)
 {
-	const struct agg_ages *ages = &a->d->window.ages;
+	struct snapshot s;
 
 	(void)arg;
-	jbuf_printf(out, "{\"limit\": %zu, \"count\": %zu, \"ids\": [", agg_ages_limit(ages),
-		    agg_ages_count(ages));
+	a->ops.snapshot(a->ops.ctx, &s);
+	jbuf_printf(out, "{\"limit\": %zu, \"count\": %zu, \"ids\": [", agg_ages_limit(s.ages),
+		    agg_ages_count(s.ages));
 	size_t pos = 0;
 	struct keytab_entry *e;
-	for (bool first = true; (e = keytab_next(&ages->kt, &pos)); first = false) {
+	for (bool first = true; (e = keytab_next(&s.ages->kt, &pos)); first = false) {
 		if (!first)
 			jbuf_printf(out, ", ");
-		jbuf_string(out, keytab_key(&ages->kt, e), e->key_len);
+		jbuf_string(out, keytab_key(&s.ages->kt, e), e->key_len);
 	}
 	jbuf_printf(out, "]}");
 }
 
-/* The canonical form of an id typed by a person: "b=2,a=1" order and odd
- * bytes are normalised the way the parser does for lines. */
-static int canonical_id(struct admin *a, const char *id, char *buf, size_t cap, size_t *len)
+static void ages_reply(struct admin *a, size_t forgotten, struct jbuf *out)
 {
-	char line[ADMIN_MAX_REQUEST + 8];
-	struct sample s;
-	int n = snprintf(line, sizeof(line), "A:%s:1", id);
+	struct snapshot s;
 
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return -EINVAL;
-	if (proto_parse_line(&a->d->ingest.ps, line, (size_t)n, &s) != REJECT_NONE || s.id_len > cap)
-		return -EINVAL;
-	memcpy(buf, s.id, s.id_len);
-	*len = s.id_len;
-	return 0;
+	a->ops.snapshot(a->ops.ctx, &s);
+	jbuf_printf(out, "{\"forgotten\": %zu, \"count\": %zu, \"limit\": %zu}", forgotten,
+		    agg_ages_count(s.ages), agg_ages_limit(s.ages));
 }
 
 static void cmd_forget_age_gauge(struct admin *a, const char *arg, struct jbuf *out)
 {
-	struct agg_ages *ages = &a->d->window.ages;
-	char id[ADMIN_MAX_REQUEST];
+	char id[ADMIN_MAX_REQUEST], msg[ADMIN_MAX_REQUEST + 32];
 	size_t len;
 
 	if (!arg || !arg[0]) {
-		error(out, "usage: forget-age-gauge ID");
+		reply_error(out, "usage: forget-age-gauge ID");
 		return;
 	}
-	if (canonical_id(a, arg, id, sizeof(id), &len) != 0) {
-		error(out, "not a valid id: expected name[,key=value...]");
-		return;
-	}
-	if (agg_ages_forget(ages, id, len) != 0) {
-		char msg[ADMIN_MAX_REQUEST + 32];
+	int r = a->ops.forget_age_gauge(a->ops.ctx, arg, id, sizeof(id), &len);
+	if (r == -EINVAL) {
+		reply_error(out, "not a valid id: expected name[,key=value...]");
+	} else if (r != 0) {
 		snprintf(msg, sizeof(msg), "not tracked: %.*s", (int)len, id);
-		error(out, msg);
-		return;
+		reply_error(out, msg);
+	} else {
+		ages_reply(a, 1, out);
 	}
-	log_info("event=age_gauge_forgotten id=%.*s", (int)len, id);
-	jbuf_printf(out, "{\"forgotten\": 1, \"count\": %zu, \"limit\": %zu}", agg_ages_count(ages),
-		    agg_ages_limit(ages));
 }
 
 static void cmd_forget_age_gauges(struct admin *a, const char *arg, struct jbuf *out)
 {
-	struct agg_ages *ages = &a->d->window.ages;
-	size_t n = agg_ages_count(ages);
-
 	(void)arg;
-	agg_ages_forget_all(ages);
-	log_info("event=age_gauges_forgotten count=%zu", n);
-	jbuf_printf(out, "{\"forgotten\": %zu, \"count\": 0, \"limit\": %zu}", n,
-		    agg_ages_limit(ages));
+	ages_reply(a, a->ops.forget_age_gauges(a->ops.ctx), out);
 }
 
 static void sender_json(const struct sender_stats *e, struct jbuf *out)
@@ -290,31 +259,15 @@ static void sender_json(const struct sender_stats *e, struct jbuf *out)
 	jbuf_printf(out, ", \"first_seen\": %.3f, \"last_seen\": %.3f}", e->first_seen, e->last_seen);
 }
 
-/* The name of a unix sender's process, read once, when first asked for. */
-static void name_process(struct sender_stats *e)
-{
-	char path[64];
-	FILE *f;
-
-	if (!e->id.is_unix || !e->id.has_cred || e->comm[0])
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)e->id.pid);
-	f = fopen(path, "re");
-	if (!f)
-		return; /* gone since: it stays a pid */
-	if (fgets(e->comm, sizeof(e->comm), f))
-		e->comm[strcspn(e->comm, "\n")] = '\0';
-	fclose(f);
-}
-
 static void cmd_senders(struct admin *a, const char *arg, struct jbuf *out)
 {
-	struct senders *s = &a->d->senders;
+	struct snapshot snap;
 	size_t idx[SENDERS_MAX];
 
 	(void)arg;
-	for (size_t i = 0; i < s->n; i++)
-		name_process(&s->e[i]);
+	a->ops.name_senders(a->ops.ctx);
+	a->ops.snapshot(a->ops.ctx, &snap);
+	const struct senders *s = snap.senders;
 	jbuf_printf(out, "{\"tracked\": %zu, \"max\": %d, \"evictions\": %llu, \"by_lines\": [", s->n,
 		    SENDERS_MAX, (unsigned long long)s->evictions);
 	size_t n = senders_sorted(s, false, idx);
@@ -335,15 +288,22 @@ static void cmd_senders(struct admin *a, const char *arg, struct jbuf *out)
 
 static void cmd_rejects(struct admin *a, const char *arg, struct jbuf *out)
 {
-	const struct rejects *r = &a->d->rejects;
+	struct snapshot snap;
 
 	(void)arg;
+	a->ops.snapshot(a->ops.ctx, &snap);
+	const struct rejects *r = snap.rejects;
 	jbuf_printf(out, "{\"count\": %zu, \"rejects\": [", r->n);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct reject_entry *e = rejects_at(r, i);
+		/* The sender as the senders table knows it, process name and all,
+		 * while it is still tracked. */
+		const struct sender_stats *known = senders_find(snap.senders, &e->from);
+		char who[128];
+		sender_format(&e->from, known ? known->comm : "", who, sizeof(who));
 		jbuf_printf(out, "%s{\"time\": %.3f, \"reason\": \"%s\", \"sender\": ", i ? ", " : "",
 			    e->when, reject_reason_name[e->reason]);
-		jbuf_cstring(out, e->sender);
+		jbuf_cstring(out, who);
 		jbuf_printf(out, ", \"bytes\": %zu, \"line\": ", e->full_len);
 		jbuf_string(out, e->text, e->len);
 		jbuf_printf(out, "}");
@@ -356,12 +316,8 @@ static void cmd_reload(struct admin *a, const char *arg, struct jbuf *out)
 	char msg[1024];
 
 	(void)arg;
-	if (a->d->stopping) {
-		error(out, "the relay is shutting down");
-		return;
-	}
-	if (daemon_reload(a->d, msg, sizeof(msg)) != 0) {
-		error(out, msg);
+	if (a->ops.reload(a->ops.ctx, msg, sizeof(msg)) != 0) {
+		reply_error(out, msg);
 		return;
 	}
 	jbuf_printf(out, "{\"ok\": true, \"message\": ");
@@ -369,7 +325,8 @@ static void cmd_reload(struct admin *a, const char *arg, struct jbuf *out)
 	jbuf_printf(out, "}");
 }
 
-void admin_run(struct admin *a, const char *request, bool privileged, struct jbuf *out)
+/* Runs one request line; the reply goes to out. */
+static void run(struct admin *a, const char *request, bool privileged, struct jbuf *out)
 {
 	char name[64];
 	size_t n = strcspn(request, " \t");
@@ -378,7 +335,7 @@ void admin_run(struct admin *a, const char *request, bool privileged, struct jbu
 	while (*arg == ' ' || *arg == '\t')
 		arg++;
 	if (n == 0 || n >= sizeof(name)) {
-		error(out, "empty or unknown command; try help");
+		reply_error(out, "empty or unknown command; try help");
 		return;
 	}
 	memcpy(name, request, n);
@@ -390,7 +347,7 @@ void admin_run(struct admin *a, const char *request, bool privileged, struct jbu
 		if (!c->arg && *arg) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), "%s takes no argument", c->name);
-			error(out, msg);
+			reply_error(out, msg);
 			return;
 		}
 		if (c->mutating && !privileged) {
@@ -399,7 +356,7 @@ void admin_run(struct admin *a, const char *request, bool privileged, struct jbu
 				 "%s changes the relay: it needs root, the relay's own user, or "
 				 "membership in [admin] group",
 				 c->name);
-			error(out, msg);
+			reply_error(out, msg);
 			return;
 		}
 		c->run(a, *arg ? arg : NULL, out);
@@ -407,7 +364,7 @@ void admin_run(struct admin *a, const char *request, bool privileged, struct jbu
 	}
 	char msg[128];
 	snprintf(msg, sizeof(msg), "unknown command '%s'; try help", name);
-	error(out, msg);
+	reply_error(out, msg);
 }
 
 /* ------------------------------------------------------------------------
@@ -437,7 +394,7 @@ static bool peer_privileged(struct admin *a, int fd)
 	return false;
 }
 
-static void conn_handle_closed(uv_handle_t *h)
+static void conn_handle_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	struct admin *a = c->a;
@@ -450,23 +407,23 @@ static void conn_handle_closed(uv_handle_t *h)
 		a->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	jbuf_free(&c->out);
+	jbuf_deinit(&c->out);
 	free(c);
-	if (--a->open == 0 && a->closed_cb)
+	if (closes_done(&a->closes) && a->closed_cb)
 		a->closed_cb(a);
 }
 
 static void idle_cb(uv_timer_t *t);
 
 /* The slot is free at once (the descriptor closes now); the memory goes in
- * conn_handle_closed(). */
+ * conn_handle_closed_cb(). */
 static void conn_close(struct conn *c)
 {
 	if (uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
 	c->a->nconns--;
-	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
-	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed_cb);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -520,9 +477,9 @@ static void answer(struct conn *c)
 		c->len--;
 	c->req[c->len] = '\0';
 	if (strlen(c->req) != c->len)
-		error(&c->out, "the request holds a NUL byte");
+		reply_error(&c->out, "the request holds a NUL byte");
 	else
-		admin_run(c->a, c->req, c->privileged, &c->out);
+		run(c->a, c->req, c->privileged, &c->out);
 	jbuf_printf(&c->out, "\n");
 	if (c->out.failed) {
 		conn_close(c);
@@ -552,7 +509,7 @@ static void conn_got(struct conn *c, ssize_t nread)
 	} else if (c->len >= sizeof(c->req) - 1) {
 		c->len = 0;
 		begin_reply(c);
-		error(&c->out, "request longer than 1024 bytes");
+		reply_error(&c->out, "request longer than 1024 bytes");
 		jbuf_printf(&c->out, "\n");
 		send_reply(c);
 	}
@@ -599,13 +556,15 @@ static void idle_cb(uv_timer_t *t)
 }
 
 /* The open connection that came first, of those still waiting for their
- * request if waiting; NULL if none. a->conns is newest first. */
-static struct conn *oldest(struct admin *a, bool waiting)
+ * request if waiting, and of the unprivileged ones if unprivileged; NULL if
+ * none. a->conns is newest first. */
+static struct conn *oldest(struct admin *a, bool waiting, bool unprivileged)
 {
 	struct conn *found = NULL;
 
 	for (struct conn *c = a->conns; c; c = c->next)
-		if (!uv_is_closing((uv_handle_t *)&c->pipe) && (!waiting || !c->answered))
+		if (!uv_is_closing((uv_handle_t *)&c->pipe) && (!waiting || !c->answered) &&
+		    (!unprivileged || !c->privileged))
 			found = c;
 	return found;
 }
@@ -614,15 +573,19 @@ static struct conn *oldest(struct admin *a, bool waiting)
  * few idle connections cannot lock root out. The connection that has
  * waited longest for its request makes room, once what it sent is read (a
  * request already there is answered instead, which usually ends it at
- * once). Only when every slot is writing a reply does the oldest of those
- * go. Each turn answers or closes one connection, so the loop ends. */
+ * once); an unprivileged one first, so that no one who may only read can
+ * push root's spectator-relayctl out between its connect and its request.
+ * Only when every slot is writing a reply does the oldest of those go.
+ * Each turn answers or closes one connection, so the loop ends. */
 static void make_room(struct admin *a)
 {
 	static const char msg[] =
 		"{\"error\": \"too many admin connections; this one waited longest for its request\"}\n";
 
 	while (a->nconns >= ADMIN_MAX_CLIENTS) {
-		struct conn *c = oldest(a, true);
+		struct conn *c = oldest(a, true, true);
+		if (!c)
+			c = oldest(a, true, false);
 		if (c) {
 			conn_pull(c);
 			if (c->answered || uv_is_closing((uv_handle_t *)&c->pipe))
@@ -630,7 +593,7 @@ static void make_room(struct admin *a)
 			uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
 			(void)uv_try_write((uv_stream_t *)&c->pipe, &b, 1); /* a courtesy */
 		} else {
-			c = oldest(a, false);
+			c = oldest(a, false, false);
 		}
 		conn_close(c);
 	}
@@ -653,7 +616,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	uv_timer_init(server->loop, &c->timer);
 	c->pipe.data = c->timer.data = c;
 	c->open = 2;
-	a->open++;
+	closes_add(&a->closes, 1);
 	a->nconns++;
 	c->next = a->conns;
 	if (a->conns)
@@ -668,8 +631,9 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->privileged = peer_privileged(a, fd);
 	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
 	conn_pull(c);
-	if (!c->answered && !uv_is_closing((uv_handle_t *)&c->pipe))
-		uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+	if (!c->answered && !uv_is_closing((uv_handle_t *)&c->pipe) &&
+	    uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) != 0)
+		conn_close(c);
 }
 
 /* ------------------------------------------------------------------------
@@ -708,17 +672,18 @@ static int clear_path(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
+int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
+		const struct admin_ops *ops, char *err, size_t errlen)
 {
-	const char *path = d->cfg.admin_socket;
+	const char *path = cfg->admin_socket;
 	int r;
 
 	memset(a, 0, sizeof(*a));
-	a->d = d;
+	a->ops = *ops;
 	snprintf(a->path, sizeof(a->path), "%s", path);
-	if (d->cfg.admin_group.name[0]) {
+	if (cfg->admin_group.name[0]) {
 		a->have_group = true;
-		a->group = d->cfg.admin_group.gid;
+		a->group = cfg->admin_group.gid;
 	}
 	char dir[sizeof(a->path)];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -734,9 +699,11 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	r = clear_path(path, err, errlen);
 	if (r != 0)
 		return r;
-	uv_pipe_init(&d->loop, &a->server, 0);
+	r = uv_pipe_init(loop, &a->server, 0);
+	if (r != 0)
+		return errmsg(err, errlen, r, "cannot listen on %s: %s", path, uv_strerror(r));
 	a->server.data = a;
-	a->open = 1;
+	closes_add(&a->closes, 1);
 	r = uv_pipe_bind(&a->server, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&a->server, 16, connection_cb);
@@ -744,22 +711,22 @@ int admin_start(struct admin *a, struct daemon *d, char *err, size_t errlen)
 	if (r != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
 	else if ((r = sock_file_claim(path, &file, err, errlen)) == 0)
-		r = sock_file_chmod(path, &file, (unsigned)d->cfg.admin_mode, d->cfg.admin_group.gid,
+		r = sock_file_chmod(path, &file, (unsigned)cfg->admin_mode, cfg->admin_group.gid,
 				    err, errlen);
 	if (r != 0) {
 		/* The handle is open: close it, so that the loop can end. */
 		admin_close(a, NULL);
 		return r;
 	}
-	log_info("event=admin socket=%s mode=%04llo", path, (unsigned long long)d->cfg.admin_mode);
+	log_info("event=admin socket=%s mode=%04llo", path, (unsigned long long)cfg->admin_mode);
 	return 0;
 }
 
-static void server_closed(uv_handle_t *h)
+static void server_closed_cb(uv_handle_t *h)
 {
 	struct admin *a = h->data;
 
-	if (--a->open == 0 && a->closed_cb)
+	if (closes_done(&a->closes) && a->closed_cb)
 		a->closed_cb(a);
 }
 
@@ -769,7 +736,7 @@ void admin_close(struct admin *a, void (*cb)(struct admin *a))
 	for (struct conn *c = a->conns; c; c = c->next)
 		conn_close(c);
 	if (!uv_is_closing((uv_handle_t *)&a->server)) {
-		uv_close((uv_handle_t *)&a->server, server_closed);
+		uv_close((uv_handle_t *)&a->server, server_closed_cb);
 		unlink(a->path);
 	}
 }

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "errmsg.h"
+
 
 #define OFF(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define KIB 1024ull
@@ -89,16 +90,29 @@ static const char *const sections[] = { "relay",      "limits",       "sockets",
  * Values
  * ------------------------------------------------------------------------ */
 
-static int reason(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* [log] level: the names, and the syslog priorities log.h's levels are. */
+static const struct {
+	const char *name;
+	uint64_t priority;
+} levels[] = { { "error", 3 }, { "warn", 4 }, { "info", 6 }, { "debug", 7 } };
 
-static int reason(char *err, size_t errlen, const char *fmt, ...)
+static int level_parse(const char *s, uint64_t *out)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (strcmp(s, levels[i].name) == 0) {
+			*out = levels[i].priority;
+			return 0;
+		}
+	}
 	return -EINVAL;
+}
+
+static const char *level_name(uint64_t priority)
+{
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (levels[i].priority == priority)
+			return levels[i].name;
+	return "info";
 }
 
 /* A decimal integer followed by one of units[]; returns 0 or -EINVAL. */
@@ -183,19 +197,19 @@ static int check_tags(const char *s, char *err, size_t errlen)
 		while (tag_byte_ok(*p))
 			p++;
 		if (p == k || *p != '=')
-			return reason(err, errlen, "expected key=value,key=value with keys and values "
+			return errmsg(err, errlen, -EINVAL, "expected key=value,key=value with keys and values "
 						   "made of [-._A-Za-z0-9~^]");
 		if (p - k == 4 && memcmp(k, "name", 4) == 0)
-			return reason(err, errlen, "the tag key 'name' is reserved");
+			return errmsg(err, errlen, -EINVAL, "the tag key 'name' is reserved");
 		const char *v = ++p;
 		while (tag_byte_ok(*p))
 			p++;
 		if (p == v)
-			return reason(err, errlen, "empty tag value");
+			return errmsg(err, errlen, -EINVAL, "empty tag value");
 		if (*p == '\0')
 			return 0;
 		if (*p != ',')
-			return reason(err, errlen, "expected key=value,key=value with keys and values "
+			return errmsg(err, errlen, -EINVAL, "expected key=value,key=value with keys and values "
 						   "made of [-._A-Za-z0-9~^]");
 		p++;
 	}
@@ -245,22 +259,22 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		if (!append)
 			c->nlisten = 0;
 		if (strlen(value) >= sizeof(copy))
-			return reason(err, errlen, "value too long");
+			return errmsg(err, errlen, -EINVAL, "value too long");
 		strcpy(copy, value);
 		for (char *save = NULL, *tok = strtok_r(copy, " \t,", &save); tok;
 		     tok = strtok_r(NULL, " \t,", &save)) {
 			if (c->nlisten == CONFIG_MAX_LISTEN)
-				return reason(err, errlen, "at most %d addresses", CONFIG_MAX_LISTEN);
+				return errmsg(err, errlen, -EINVAL, "at most %d addresses", CONFIG_MAX_LISTEN);
 			r = url_parse(tok, true, &c->listen[c->nlisten], err, errlen);
 			if (r != 0)
 				return r;
 			for (size_t i = 0; i < c->nlisten; i++)
 				if (url_same_address(&c->listen[i], &c->listen[c->nlisten]))
-					return reason(err, errlen, "%s is listed twice", tok);
+					return errmsg(err, errlen, -EINVAL, "%s is listed twice", tok);
 			c->nlisten++;
 		}
 		if (c->nlisten == 0)
-			return reason(err, errlen, "at least one address is required");
+			return errmsg(err, errlen, -EINVAL, "at least one address is required");
 		return 0;
 	}
 	case CONF_URL:
@@ -276,7 +290,7 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		static const uint64_t scale[] = { 1, 1000, 60000 };
 		r = number_with_unit(value, units, scale, 3, true, &v);
 		if (r == -EINVAL)
-			return reason(err, errlen, "expected a duration such as 250ms, 1s or 2m");
+			return errmsg(err, errlen, -EINVAL, "expected a duration such as 250ms, 1s or 2m");
 		break;
 	}
 	case CONF_SIZE: {
@@ -284,21 +298,21 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		static const uint64_t scale[] = { 1, KIB, MIB, GIB };
 		r = number_with_unit(value, units, scale, 4, false, &v);
 		if (r == -EINVAL)
-			return reason(err, errlen, "expected a size such as 65536, 64KiB or 16MiB");
+			return errmsg(err, errlen, -EINVAL, "expected a size such as 65536, 64KiB or 16MiB");
 		break;
 	}
 	case CONF_COUNT:
 		r = number_with_unit(value, NULL, NULL, 0, false, &v);
 		if (r == -EINVAL)
-			return reason(err, errlen, "expected a whole number");
+			return errmsg(err, errlen, -EINVAL, "expected a whole number");
 		break;
 	case CONF_MODE: {
 		char *end;
 		if (value[0] != '0' || strlen(value) > 5)
-			return reason(err, errlen, "expected an octal mode such as 0660");
+			return errmsg(err, errlen, -EINVAL, "expected an octal mode such as 0660");
 		v = strtoull(value, &end, 8);
 		if (*end != '\0')
-			return reason(err, errlen, "expected an octal mode such as 0660");
+			return errmsg(err, errlen, -EINVAL, "expected an octal mode such as 0660");
 		r = 0;
 		break;
 	}
@@ -308,45 +322,45 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off"))
 			*(bool *)field = false;
 		else
-			return reason(err, errlen, "expected true or false");
+			return errmsg(err, errlen, -EINVAL, "expected true or false");
 		return 0;
 	case CONF_PATH:
 		/* The relay's working directory is nobody's business: a relative
 		 * path would put the socket wherever it was started. */
 		if (value[0] && value[0] != '/')
-			return reason(err, errlen, "must be an absolute path, or empty to disable the "
+			return errmsg(err, errlen, -EINVAL, "must be an absolute path, or empty to disable the "
 						   "%s socket", o->section);
 		if (strlen(value) >= o->size)
-			return reason(err, errlen, "longer than %zu bytes", o->size - 1);
+			return errmsg(err, errlen, -EINVAL, "longer than %zu bytes", o->size - 1);
 		strcpy(field, value);
 		return 0;
 	case CONF_GROUP: {
 		struct config_group *g = (struct config_group *)field;
 		gid_t gid = (gid_t)-1;
 		if (strlen(value) >= sizeof(g->name))
-			return reason(err, errlen, "longer than %zu bytes", sizeof(g->name) - 1);
+			return errmsg(err, errlen, -EINVAL, "longer than %zu bytes", sizeof(g->name) - 1);
 		r = value[0] ? lookup_group(value, &gid) : 0;
 		if (r == -ENOENT)
-			return reason(err, errlen, "unknown group %s", value);
+			return errmsg(err, errlen, -EINVAL, "unknown group %s", value);
 		if (r != 0)
-			return reason(err, errlen, "cannot look up group %s: %s", value, strerror(-r));
+			return errmsg(err, errlen, -EINVAL, "cannot look up group %s: %s", value, strerror(-r));
 		strcpy(g->name, value);
 		g->gid = gid;
 		return 0;
 	}
 	case CONF_TAGS:
 		if (strlen(value) >= o->size)
-			return reason(err, errlen, "longer than %zu bytes", o->size - 1);
+			return errmsg(err, errlen, -EINVAL, "longer than %zu bytes", o->size - 1);
 		r = check_tags(value, err, errlen);
 		if (r != 0)
 			return r;
 		strcpy(field, value);
 		return 0;
 	case CONF_LEVEL: {
-		enum log_level level;
-		if (log_level_parse(value, &level) != 0)
-			return reason(err, errlen, "expected error, warn, info or debug");
-		*(uint64_t *)field = (uint64_t)level;
+		uint64_t level;
+		if (level_parse(value, &level) != 0)
+			return errmsg(err, errlen, -EINVAL, "expected error, warn, info or debug");
+		*(uint64_t *)field = level;
 		return 0;
 	}
 	}
@@ -355,7 +369,7 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		char lo[32], hi[32];
 		format_bound(o, o->min, lo, sizeof(lo));
 		format_bound(o, o->max, hi, sizeof(hi));
-		return reason(err, errlen, "must be between %s and %s", lo, hi);
+		return errmsg(err, errlen, -EINVAL, "must be between %s and %s", lo, hi);
 	}
 	*(uint64_t *)field = v;
 	return 0;
@@ -643,88 +657,72 @@ void config_value_text(const struct config *c, const struct config_option *o, ch
 		snprintf(buf, cap, "%s", ((const struct config_group *)field)->name);
 		return;
 	case CONF_LEVEL:
-		snprintf(buf, cap, "%s", log_level_name((enum log_level)v));
+		snprintf(buf, cap, "%s", level_name(v));
 		return;
 	}
 }
 
-#define APPEND(...)                                                                        \
-	do {                                                                               \
-		int m_ = snprintf(buf + (n < cap ? n : cap), n < cap ? cap - n : 0, __VA_ARGS__); \
-		n += m_ > 0 ? (size_t)m_ : 0;                                              \
-	} while (0)
-
-size_t config_format_ini(const struct config *c, char *buf, size_t cap)
+void config_format_ini(const struct config *c, struct jbuf *out)
 {
-	size_t n = 0;
 	const char *section = "";
 	char value[1024];
 
-	APPEND("; effective configuration (%s)\n", c->path[0] ? c->path : "built-in defaults");
+	jbuf_printf(out, "; effective configuration (%s)\n",
+		    c->path[0] ? c->path : "built-in defaults");
 	for (size_t i = 0; i < config_noptions; i++) {
 		const struct config_option *o = &config_options[i];
 		if (strcmp(section, o->section) != 0) {
-			APPEND("%s[%s]\n", i ? "\n" : "", o->section);
+			jbuf_printf(out, "%s[%s]\n", i ? "\n" : "", o->section);
 			section = o->section;
 		}
 		config_value_text(c, o, value, sizeof(value));
-		APPEND("%s = %s\n", o->name, value);
+		jbuf_printf(out, "%s = %s\n", o->name, value);
 	}
-	return n;
 }
 
-static size_t json_string(char *buf, size_t cap, size_t n, const char *s)
+void config_format_json(const struct config *c, struct jbuf *out)
 {
-	APPEND("\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			APPEND("\\%c", ch);
-		else if (ch < 0x20)
-			APPEND("\\u%04x", ch);
-		else
-			APPEND("%c", ch);
-	}
-	APPEND("\"");
-	return n;
-}
-
-size_t config_format_json(const struct config *c, char *buf, size_t cap)
-{
-	size_t n = 0;
 	const char *section = "";
 	char value[1024];
 
-	APPEND("{\"path\": ");
-	n = json_string(buf, cap, n, c->path);
+	jbuf_printf(out, "{\"path\": ");
+	jbuf_cstring(out, c->path);
 	for (size_t i = 0; i < config_noptions; i++) {
 		const struct config_option *o = &config_options[i];
 		if (strcmp(section, o->section) != 0) {
-			APPEND("%s, \"%s\": {", section[0] ? "}" : "", o->section);
+			jbuf_printf(out, "%s, \"%s\": {", section[0] ? "}" : "", o->section);
 			section = o->section;
 		} else {
-			APPEND(", ");
+			jbuf_printf(out, ", ");
 		}
-		APPEND("\"%s\": ", o->name);
+		jbuf_printf(out, "\"%s\": ", o->name);
 		const char *field = (const char *)c + o->offset;
 		if (o->type == CONF_URL_LIST) {
-			APPEND("[");
+			jbuf_printf(out, "[");
 			for (size_t j = 0; j < c->nlisten; j++) {
-				APPEND("%s", j ? ", " : "");
-				n = json_string(buf, cap, n, c->listen[j].text);
+				jbuf_printf(out, "%s", j ? ", " : "");
+				jbuf_cstring(out, c->listen[j].text);
 			}
-			APPEND("]");
+			jbuf_printf(out, "]");
 		} else if (o->type == CONF_COUNT) {
-			APPEND("%llu", (unsigned long long)*(const uint64_t *)field);
+			jbuf_printf(out, "%llu", (unsigned long long)*(const uint64_t *)field);
 		} else if (o->type == CONF_BOOL) {
-			APPEND("%s", *(const bool *)field ? "true" : "false");
+			jbuf_printf(out, "%s", *(const bool *)field ? "true" : "false");
 		} else {
 			config_value_text(c, o, value, sizeof(value));
-			n = json_string(buf, cap, n, value);
+			jbuf_cstring(out, value);
 		}
 	}
-	APPEND("}}");
-	return n;
+	jbuf_printf(out, "}}");
+}
+
+void config_keep_restart_only(struct config *next, const struct config *running)
+{
+	for (size_t i = 0; i < config_noptions; i++) {
+		const struct config_option *o = &config_options[i];
+		if (!o->reloadable)
+			memcpy((char *)next + o->offset, (const char *)running + o->offset, o->size);
+	}
 }
 
 void config_diff(const struct config *a, const struct config *b, char *live, size_t live_cap,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "json.h"
 #include "url.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/spectator-relay/relay.ini"
@@ -61,7 +62,8 @@ struct config {
 	char self_metrics_tags[256];
 
 	/* [log] */
-	uint64_t log_level;     /* enum log_level */
+	uint64_t log_level;     /* a syslog priority, as log.h's enum log_level:
+				   3 error, 4 warn, 6 info, 7 debug */
 };
 
 enum config_type {
@@ -103,14 +105,18 @@ void config_defaults(struct config *c);
  * directory", larger than 64 KiB) has no line. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
-/* The effective configuration as INI text or as a JSON object, into buf.
- * Returns the length the full text needs (like snprintf). */
-size_t config_format_ini(const struct config *c, char *buf, size_t cap);
-size_t config_format_json(const struct config *c, char *buf, size_t cap);
+/* The effective configuration as INI text or as a JSON object, appended
+ * to out (json.h; out->failed says whether memory ran out). */
+void config_format_ini(const struct config *c, struct jbuf *out);
+void config_format_json(const struct config *c, struct jbuf *out);
 
 /* One option's value as text, in the file's syntax. */
 void config_value_text(const struct config *c, const struct config_option *o, char *buf,
 		       size_t cap);
+
+/* Copies into next the options a reload cannot change (reloadable false),
+ * from the configuration running: what is in effect after a reload. */
+void config_keep_restart_only(struct config *next, const struct config *running);
 
 /* Compares two configurations; for each option that differs, appends
  * "section.name" to buf (space-separated) and counts it. Options that need a

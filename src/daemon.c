@@ -1,16 +1,19 @@
-/* daemon.c - start-up, signals, reload and the shutdown sequence. */
+/* daemon.c - start-up, signals, the views and operations the reporting
+ * modules get, and the shutdown sequence. */
 #include "daemon.h"
 
 #include <errno.h>
 #include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "errmsg.h"
 #include "log.h"
-#include "sockutil.h"
+#include "reload.h"
+#include "sdnotify.h"
 
 /* At shutdown, how often to retry delivery until the deadline. */
 #define STOP_RETRY_MS 10
@@ -21,21 +24,13 @@
 
 enum {
 	HAVE_LOOP = 1 << 0,
-	HAVE_PARSER = 1 << 1,
+	HAVE_INGEST = 1 << 1,
 	HAVE_UPSTREAM = 1 << 2,
 	HAVE_WINDOW = 1 << 3,
 	HAVE_HANDLES = 1 << 4, /* signals and timers */
 	HAVE_ADMIN = 1 << 5,
 	HAVE_RESYNC = 1 << 6,
 };
-
-static double realtime_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------------------
  * Who sends what: the ingest observers
@@ -64,124 +59,157 @@ static void on_datagram(void *ctx, const struct sender_id *from, size_t bytes, s
 	e->last_seen = now;
 }
 
+/* Per refused line: a copy into the ring and a count, nothing formatted. */
 static void on_reject(void *ctx, const struct sender_id *from, const char *line, size_t len,
 		      enum reject_reason r)
 {
 	struct daemon *d = ctx;
-	double now = realtime_seconds();
-	char who[96];
-	struct sender_stats *e;
+	double now = clock_realtime_coarse();
 
-	d->now_s = now;
-	e = sender(d, from, now);
-	e->by_reason[r]++;
-	sender_format(from, e->comm, who, sizeof(who));
-	rejects_add(&d->rejects, line, len, r, who, now);
+	sender(d, from, now)->by_reason[r]++;
+	rejects_add(&d->rejects, line, len, r, from, now);
 }
 
 /* ------------------------------------------------------------------------
- * Listeners
+ * What the reporting modules see, and may do
  * ------------------------------------------------------------------------ */
 
-static void listener_closed_cb(struct listener *l)
+void daemon_snapshot(struct daemon *d, struct snapshot *s)
 {
-	free(l);
+	const struct listeners *ls = &d->listeners;
+
+	listeners_refresh(&d->listeners);
+	memset(s, 0, sizeof(*s));
+	s->uptime_ms = uv_now(&d->loop) - d->start_ms;
+	s->cfg = &d->cfg;
+	s->stats = &d->stats;
+	s->last_reload = d->last_reload;
+	s->upstream.location = d->upstream.url.text;
+	s->upstream.state = upstream_state_name(&d->upstream);
+	s->upstream.up = upstream_is_up(&d->upstream);
+	s->upstream.last_error = upstream_last_error(&d->upstream);
+	s->upstream.pending_bytes = upstream_pending_bytes(&d->upstream);
+	s->upstream.pending_lines = upstream_pending_lines(&d->upstream);
+	s->spectatord.admin = resync_admin(&d->resync);
+	s->spectatord.last_error = resync_last_error(&d->resync);
+	s->spectatord.age_gauge_limit = d->window.ages.remote_limit;
+	s->series_active = window_series(&d->window);
+	s->ages = &d->window.ages;
+	s->senders = &d->senders;
+	s->rejects = &d->rejects;
+	s->nlisteners = ls->n;
+	for (size_t i = 0; i < ls->n; i++) {
+		const struct listener *l = ls->l[i];
+		s->listeners[i] = (struct snapshot_listener){ l->url.text, l->url.kind == URL_UNIX,
+							      l->adopted, l->st };
+	}
+	listeners_totals(ls, s->by_transport);
 }
 
-/* The descriptor systemd passed for u, or -1. */
-static int adopt_fd(struct daemon *d, const struct url *u)
+static void snapshot_op(void *ctx, struct snapshot *out)
 {
-	for (size_t i = 0; i < d->sd_fds.n; i++) {
-		if (!d->sd_fds.used[i] && sock_matches(d->sd_fds.fd[i], u)) {
-			d->sd_fds.used[i] = true;
-			return d->sd_fds.fd[i];
-		}
-	}
-	return -1;
+	daemon_snapshot(ctx, out);
 }
 
-/* A built-in address the host has no family for (no IPv6 in many
- * containers) is skipped; one the operator wrote is not. */
-static bool skippable(const struct config *cfg, int r)
+/* The name of each unix sender's process, read once, when first asked for. */
+static void name_senders_op(void *ctx)
 {
-	return cfg->listen_is_default && (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT);
+	struct daemon *d = ctx;
+
+	for (size_t i = 0; i < d->senders.n; i++) {
+		struct sender_stats *e = &d->senders.e[i];
+		char path[64];
+		if (!e->id.is_unix || !e->id.has_cred || e->comm[0])
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)e->id.pid);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue; /* gone since: it stays a pid */
+		if (fgets(e->comm, sizeof(e->comm), f))
+			e->comm[strcspn(e->comm, "\n")] = '\0';
+		fclose(f);
+	}
 }
 
-/* Opens (or adopts) and wraps one listening socket: one path for both. */
-static int open_listener(struct daemon *d, const struct config *cfg, const struct url *u,
-			 char *err, size_t errlen)
+static bool all_delivered(struct daemon *d)
 {
-	struct sock_opts o = { cfg->receive_buffer, (unsigned)cfg->unix_mode, cfg->unix_group.gid };
-	struct sock_file file = { 0 };
-	int fd = adopt_fd(d, u);
-	bool adopted = fd >= 0;
-	int r;
+	return window_delivered(&d->window) && upstream_idle(&d->upstream);
+}
 
-	if (adopted) {
-		r = sock_prepare_adopted(fd, u);
-		if (r != 0) {
-			snprintf(err, errlen, "cannot use the socket systemd passed for %s: %s", u->text,
-				 strerror(-r));
-			return r;
-		}
-	} else {
-		fd = sock_listen(u, &o, &file, err, errlen);
-		if (fd < 0)
-			return fd;
-	}
-	struct listener *l = malloc(sizeof(*l));
-	if (!l) {
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	r = listener_start(l, &d->loop, u, fd, adopted, &d->ingest, listener_closed_cb);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot read %s: %s", u->text, uv_strerror(r));
-		return r;
-	}
-	l->file = file;
-	d->listeners[d->nlisteners++] = l;
-	if (!url_is_loopback(u))
-		log_warn("event=listen_not_loopback listener=%s reason=\"reachable from other hosts\"",
-			 u->text);
-	log_info("event=listen listener=%s source=%s receive_buffer=%zu", u->text,
-		 adopted ? "systemd" : "bound", l->st.receive_buffer);
-	/* The kernel reports twice what was asked for. */
-	if (l->st.receive_buffer < cfg->receive_buffer)
-		log_warn("event=receive_buffer_capped listener=%s wanted=%llu granted=%zu "
-			 "hint=\"raise net.core.rmem_max or grant CAP_NET_ADMIN\"",
-			 u->text, (unsigned long long)cfg->receive_buffer * 2, l->st.receive_buffer);
+static void flush_op(void *ctx, struct admin_flush *out)
+{
+	struct daemon *d = ctx;
+	uint64_t before = d->stats.forwarded_lines;
+
+	out->flushed = window_flush(&d->window);
+	out->delivered = all_delivered(d);
+	out->forwarded_lines = d->stats.forwarded_lines - before;
+	out->upstream = upstream_state_name(&d->upstream);
+}
+
+static int reload(struct daemon *d, char *msg, size_t cap)
+{
+	const struct reload_target t = {
+		.config_path = d->config_path,
+		.cfg = &d->cfg,
+		.stats = &d->stats,
+		.upstream = &d->upstream,
+		.window = &d->window,
+		.resync = &d->resync,
+		.listeners = &d->listeners,
+		.last = d->last_reload,
+		.last_cap = sizeof(d->last_reload),
+	};
+
+	return reload_run(&t, msg, cap);
+}
+
+static int reload_op(void *ctx, char *msg, size_t cap)
+{
+	struct daemon *d = ctx;
+
+	if (d->stopping)
+		return errmsg(msg, cap, -ESHUTDOWN, "the relay is shutting down");
+	return reload(d, msg, cap);
+}
+
+static int forget_age_gauge_op(void *ctx, const char *typed, char *id, size_t cap, size_t *len)
+{
+	struct daemon *d = ctx;
+
+	*len = 0;
+	if (ingest_canonical_id(&d->ingest, typed, id, cap, len) != 0)
+		return -EINVAL;
+	if (agg_ages_forget(&d->window.ages, id, *len) != 0)
+		return -ENOENT;
+	log_info("event=age_gauge_forgotten id=%.*s", (int)*len, id);
 	return 0;
 }
 
-/* Closes a listener, after reading what the kernel holds for it if drain.
- * At shutdown the sockets were drained before the final flush; reading
- * again then would record lines into a window nobody closes. */
-static void close_listener_at(struct daemon *d, size_t i, bool drain)
+static size_t forget_age_gauges_op(void *ctx)
 {
-	struct listener *l = d->listeners[i];
+	struct daemon *d = ctx;
+	size_t n = agg_ages_count(&d->window.ages);
 
-	if (drain)
-		listener_drain(l, DRAIN_MAX);
-	listener_refresh(l);
-	struct listener_stats *r = &d->retired[l->url.kind == URL_UNIX];
-	r->datagrams += l->st.datagrams;
-	r->lines += l->st.lines;
-	r->bytes += l->st.bytes;
-	r->kernel_drops += l->st.kernel_drops;
-	r->read_errors += l->st.read_errors;
-	listener_close(l, listener_closed_cb);
-	d->listeners[i] = d->listeners[--d->nlisteners];
-	d->listeners[d->nlisteners] = NULL;
+	agg_ages_forget_all(&d->window.ages);
+	log_info("event=age_gauges_forgotten count=%zu", n);
+	return n;
+}
+
+static void record_self_line(void *ctx, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+
+	ingest_line(&d->ingest, line, len);
 }
 
 /* ------------------------------------------------------------------------
  * Periodic work
  * ------------------------------------------------------------------------ */
 
-/* STATUS= after each window: what `systemctl status` shows. */
-static void window_closed(void *ctx)
+/* After each window: the self-metrics' longest close, and the STATUS= line
+ * `systemctl status` shows. */
+static void window_closed_cb(void *ctx)
 {
 	struct daemon *d = ctx;
 	uint64_t now = uv_now(&d->loop);
@@ -189,9 +217,8 @@ static void window_closed(void *ctx)
 	double secs = (double)(now - d->last_status_ms) / 1000.0;
 	char status[160];
 
-	if (d->stats.windows_last_flush_duration_us > d->self.max_flush_us)
-		d->self.max_flush_us = d->stats.windows_last_flush_duration_us;
-	d->now_s = realtime_seconds();
+	selfmetrics_note_flush(&d->self, d->stats.windows_last_flush_duration_us);
+	d->now_s = clock_realtime();
 	if (secs <= 0)
 		return;
 	snprintf(status, sizeof(status),
@@ -199,7 +226,7 @@ static void window_closed(void *ctx)
 		 (double)(in - d->last_status_in) / secs, (double)(out - d->last_status_out) / secs,
 		 (unsigned long long)stats_rejected_total(&d->stats),
 		 upstream_state_name(&d->upstream));
-	sd_notify_str(status);
+	sdnotify_send(status);
 	d->last_status_ms = now;
 	d->last_status_in = in;
 	d->last_status_out = out;
@@ -208,21 +235,24 @@ static void window_closed(void *ctx)
 static void self_cb(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
+	struct snapshot s;
 
+	daemon_snapshot(d, &s);
 	if (d->cfg.self_metrics)
-		selfmetrics_emit(&d->self, d);
+		selfmetrics_emit(&d->self, &s, record_self_line, d);
 	else
-		selfmetrics_reset(&d->self, d);
+		selfmetrics_reset(&d->self, &s);
 }
 
-/* Every loss the stats count, as running totals; kernel drops from the
+/* Every loss the stats count, as running totals; kernel drops as of the
  * listeners' last refresh, closed listeners included. */
 static void loss_totals(const struct daemon *d, uint64_t t[LOSS_KIND_COUNT])
 {
+	struct listener_stats by[2];
+
+	listeners_totals(&d->listeners, by);
 	t[LOSS_UPSTREAM] = d->stats.dropped_upstream;
-	t[LOSS_KERNEL] = d->retired[0].kernel_drops + d->retired[1].kernel_drops;
-	for (size_t i = 0; i < d->nlisteners; i++)
-		t[LOSS_KERNEL] += d->listeners[i]->st.kernel_drops;
+	t[LOSS_KERNEL] = by[0].kernel_drops + by[1].kernel_drops;
 	t[LOSS_SERIES_LIMIT] = d->stats.rejected[REJECT_SERIES_LIMIT];
 	t[LOSS_NAME_LIMIT] = d->stats.rejected[REJECT_NAME_LIMIT];
 	t[LOSS_AGE_GAUGE_LIMIT] = d->stats.rejected[REJECT_AGE_GAUGE_LIMIT];
@@ -250,10 +280,17 @@ static void tick_cb(uv_timer_t *h)
 	struct daemon *d = h->data;
 
 	if (d->watchdog_ms)
-		sd_notify_str("WATCHDOG=1");
-	for (size_t i = 0; i < d->nlisteners; i++)
-		listener_refresh(d->listeners[i]);
+		sdnotify_send("WATCHDOG=1");
+	listeners_refresh(&d->listeners);
 	report_losses(d, false);
+}
+
+static void upstream_recovered(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	if (d->started & HAVE_RESYNC) /* not while shutting down */
+		resync_now(&d->resync);
 }
 
 /* ------------------------------------------------------------------------
@@ -265,22 +302,22 @@ static void noop_close_cb(uv_handle_t *h)
 	(void)h;
 }
 
-static void window_closed_cb(struct window *w)
+static void window_close_cb(struct window *w)
 {
 	(void)w;
 }
 
-static void upstream_closed_cb(struct upstream *up)
+static void upstream_close_cb(struct upstream *up)
 {
 	(void)up;
 }
 
-static void admin_closed_cb(struct admin *a)
+static void admin_close_cb(struct admin *a)
 {
 	(void)a;
 }
 
-static void resync_closed_cb(struct resync *r)
+static void resync_close_cb(struct resync *r)
 {
 	(void)r;
 }
@@ -288,14 +325,13 @@ static void resync_closed_cb(struct resync *r)
 /* Closes every handle that is open; the loop then ends by itself. */
 static void close_all(struct daemon *d)
 {
-	while (d->nlisteners)
-		close_listener_at(d, d->nlisteners - 1, false);
+	listeners_close(&d->listeners);
 	if (d->started & HAVE_ADMIN) {
-		admin_close(&d->admin, admin_closed_cb);
+		admin_close(&d->admin, admin_close_cb);
 		d->started &= ~(unsigned)HAVE_ADMIN;
 	}
 	if (d->started & HAVE_RESYNC) {
-		resync_close(&d->resync, resync_closed_cb);
+		resync_close(&d->resync, resync_close_cb);
 		d->started &= ~(unsigned)HAVE_RESYNC;
 	}
 	if (d->started & HAVE_HANDLES) {
@@ -310,26 +346,13 @@ static void close_all(struct daemon *d)
 	if (d->started & HAVE_WINDOW) {
 		/* Whatever is still undelivered now is lost: count it. */
 		d->stats.dropped_upstream += window_pending_lines(&d->window);
-		window_close(&d->window, window_closed_cb);
+		window_close(&d->window, window_close_cb);
 		d->started &= ~(unsigned)HAVE_WINDOW;
 	}
 	if (d->started & HAVE_UPSTREAM) {
-		upstream_close(&d->upstream, upstream_closed_cb);
+		upstream_close(&d->upstream, upstream_close_cb);
 		d->started &= ~(unsigned)HAVE_UPSTREAM;
 	}
-}
-
-static void upstream_recovered(void *ctx)
-{
-	struct daemon *d = ctx;
-
-	if (d->started & HAVE_RESYNC) /* not while shutting down */
-		resync_now(&d->resync);
-}
-
-static bool delivered(struct daemon *d)
-{
-	return window_delivered(&d->window) && upstream_idle(&d->upstream);
 }
 
 static void stop_timer_cb(uv_timer_t *h)
@@ -337,7 +360,7 @@ static void stop_timer_cb(uv_timer_t *h)
 	struct daemon *d = h->data;
 	uint64_t now = uv_now(&d->loop);
 
-	if (!delivered(d) && now < d->stop_deadline_ms) {
+	if (!all_delivered(d) && now < d->stop_deadline_ms) {
 		/* Blocked waits for writable; down is retried here; a window
 		 * whose close was put off closes once the last one is out. */
 		if (d->upstream.state == UPSTREAM_DOWN)
@@ -347,10 +370,10 @@ static void stop_timer_cb(uv_timer_t *h)
 		return;
 	}
 	uv_timer_stop(h);
-	if (!delivered(d))
+	if (!all_delivered(d))
 		log_warn("event=shutdown_undelivered upstream=%s state=%s pending_lines=%zu",
 			 d->upstream.url.text, upstream_state_name(&d->upstream),
-			 d->upstream.queue.lines + window_pending_lines(&d->window));
+			 upstream_pending_lines(&d->upstream) + window_pending_lines(&d->window));
 	close_all(d);
 	report_losses(d, true);
 	log_info("event=stopped received_lines=%llu forwarded_lines=%llu dropped_upstream=%llu",
@@ -361,18 +384,15 @@ static void stop_timer_cb(uv_timer_t *h)
 
 void daemon_stop(struct daemon *d)
 {
-	size_t drained = 0;
-
 	if (d->stopping)
 		return;
 	d->stopping = true;
-	sd_notify_str("STOPPING=1");
+	sdnotify_send("STOPPING=1");
 	log_info("event=stopping");
 
 	/* Stop receiving, but first take in what the kernel already holds for
 	 * us: it was sent before we were asked to stop. */
-	for (size_t i = 0; i < d->nlisteners; i++)
-		drained += listener_drain(d->listeners[i], DRAIN_MAX);
+	size_t drained = listeners_drain(&d->listeners, DRAIN_MAX);
 	uv_timer_stop(&d->window.timer);
 	uv_timer_stop(&d->tick);
 	uv_timer_stop(&d->self_timer);
@@ -392,7 +412,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 		if (d->stopping)
 			log_info("event=reload_ignored reason=\"shutting down\"");
 		else
-			daemon_reload(d, msg, sizeof(msg));
+			reload(d, msg, sizeof(msg));
 		return;
 	}
 	log_info("event=signal signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -402,6 +422,32 @@ static void signal_cb(uv_signal_t *h, int signum)
 /* ------------------------------------------------------------------------
  * Start and cleanup
  * ------------------------------------------------------------------------ */
+
+/* The signals and timers the daemon owns. Returns 0 or a libuv error;
+ * those set up before an error are closed again. */
+static int start_handles(struct daemon *d)
+{
+	uv_handle_t *h[] = {
+		(uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->sigint,
+		(uv_handle_t *)&d->sighup,  (uv_handle_t *)&d->stop_timer,
+		(uv_handle_t *)&d->tick,    (uv_handle_t *)&d->self_timer,
+	};
+	size_t n = sizeof(h) / sizeof(h[0]), i;
+	int r = 0;
+
+	for (i = 0; i < n && r == 0; i++) {
+		r = i < 3 ? uv_signal_init(&d->loop, (uv_signal_t *)h[i])
+			  : uv_timer_init(&d->loop, (uv_timer_t *)h[i]);
+		h[i]->data = d;
+	}
+	if (r != 0) {
+		for (size_t k = 0; k + 1 < i; k++)
+			uv_close(h[k], noop_close_cb);
+		return r;
+	}
+	d->started |= HAVE_HANDLES;
+	return 0;
+}
 
 int daemon_start(struct daemon *d, const struct config *cfg, const char *config_path, char *err,
 		 size_t errlen)
@@ -415,26 +461,12 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	signal(SIGPIPE, SIG_IGN);
 
 	r = uv_loop_init(&d->loop);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot create the event loop: %s", uv_strerror(r));
-		return r;
-	}
+	if (r != 0)
+		return errmsg(err, errlen, r, "cannot create the event loop: %s", uv_strerror(r));
 	d->started |= HAVE_LOOP;
 	d->start_ms = d->last_status_ms = uv_now(&d->loop);
+	d->now_s = clock_realtime();
 	dgram_pool_init(&d->pool, cfg->max_datagram, 64);
-
-	r = proto_parser_init(&d->ingest.ps);
-	if (r != 0) {
-		snprintf(err, errlen, "out of memory");
-		return r;
-	}
-	d->started |= HAVE_PARSER;
-	d->ingest.stats = &d->stats;
-	d->ingest.window = &d->window;
-	d->ingest.on_datagram = on_datagram;
-	d->ingest.on_reject = on_reject;
-	d->ingest.observer = d;
-	d->now_s = realtime_seconds();
 	senders_init(&d->senders);
 
 	r = upstream_open(&d->upstream, &d->loop, &cfg->upstream, cfg->max_datagram,
@@ -442,87 +474,74 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	if (r != 0)
 		return r;
 	d->started |= HAVE_UPSTREAM;
-	r = window_init(&d->window, &d->loop, cfg, &d->stats, &d->upstream, &d->pool);
-	if (r != 0) {
-		snprintf(err, errlen, "out of memory");
-		return r;
-	}
+	d->upstream.recovered = upstream_recovered;
+	d->upstream.recovered_ctx = d;
+	r = window_open(&d->window, &d->loop, cfg, &d->stats, &d->upstream, &d->pool);
+	if (r != 0)
+		return errmsg(err, errlen, r, "out of memory");
 	d->started |= HAVE_WINDOW;
-	d->window.on_close = window_closed;
+	d->window.on_close = window_closed_cb;
 	d->window.on_close_ctx = d;
+	if ((r = ingest_init(&d->ingest, &d->window, &d->stats)) != 0)
+		return errmsg(err, errlen, r, "out of memory");
+	d->started |= HAVE_INGEST;
+	d->ingest.on_datagram = on_datagram;
+	d->ingest.on_reject = on_reject;
+	d->ingest.observer = d;
 
-	uv_signal_init(&d->loop, &d->sigterm);
-	uv_signal_init(&d->loop, &d->sigint);
-	uv_signal_init(&d->loop, &d->sighup);
-	uv_timer_init(&d->loop, &d->stop_timer);
-	uv_timer_init(&d->loop, &d->tick);
-	uv_timer_init(&d->loop, &d->self_timer);
-	d->sigterm.data = d->sigint.data = d->sighup.data = d;
-	d->stop_timer.data = d->tick.data = d->self_timer.data = d;
-	d->started |= HAVE_HANDLES;
+	if ((r = start_handles(d)) != 0)
+		return errmsg(err, errlen, r, "cannot set up signals and timers: %s", uv_strerror(r));
 
-	r = sd_fds_take(&d->sd_fds);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot read LISTEN_FDS: %s", strerror(-r));
+	if ((r = listeners_init(&d->listeners, &d->loop, &d->ingest, err, errlen)) != 0)
 		return r;
-	}
-	if (sd_fds_unsupported())
-		log_warn("event=socket_activation_unsupported reason=\"built without libsystemd\"");
-	d->cfg.nlisten = 0;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		r = open_listener(d, cfg, &cfg->listen[i], err, errlen);
-		if (r != 0 && skippable(cfg, r)) {
-			log_warn("event=listen_skipped error=\"%s\" reason=\"a default address this host "
-				 "cannot bind\"",
-				 err);
-			continue;
-		}
-		if (r != 0)
-			return r;
-		d->cfg.listen[d->cfg.nlisten++] = cfg->listen[i];
-	}
-	if (d->nlisteners == 0) {
-		snprintf(err, errlen, "no address to listen on");
-		return -EADDRNOTAVAIL;
-	}
-	for (size_t i = 0; i < d->sd_fds.n; i++)
-		if (!d->sd_fds.used[i])
-			log_warn("event=unused_socket fd=%d name=%s reason=\"matches no listen address\"",
-				 d->sd_fds.fd[i], d->sd_fds.name[i]);
+	if ((r = listeners_open(&d->listeners, &d->cfg, err, errlen)) != 0)
+		return r;
 	/* From here on: drops a socket from systemd had before are in its
 	 * kernel_drops, not news for the journal. */
 	uint64_t totals[LOSS_KIND_COUNT];
 	loss_totals(d, totals);
 	losses_init(&d->losses, totals, uv_now(&d->loop));
 
-	resync_start(&d->resync, &d->loop, &cfg->spectatord_admin, cfg->resync_interval_ms,
-		     &d->window.ages, &d->ingest.ps, &d->stats);
+	r = resync_open(&d->resync, &d->loop, &cfg->spectatord_admin, cfg->resync_interval_ms,
+			 &d->window.ages, &d->stats);
+	if (r != 0)
+		return errmsg(err, errlen, r, "cannot set up timers: %s", uv_strerror(r));
 	d->started |= HAVE_RESYNC;
-	d->upstream.recovered = upstream_recovered;
-	d->upstream.recovered_ctx = d;
 
 	if (cfg->admin_socket[0]) {
-		r = admin_start(&d->admin, d, err, errlen);
+		const struct admin_ops ops = {
+			.ctx = d,
+			.snapshot = snapshot_op,
+			.name_senders = name_senders_op,
+			.flush = flush_op,
+			.reload = reload_op,
+			.forget_age_gauge = forget_age_gauge_op,
+			.forget_age_gauges = forget_age_gauges_op,
+		};
+		r = admin_open(&d->admin, &d->loop, cfg, &ops, err, errlen);
 		if (r != 0)
 			return r;
 		d->started |= HAVE_ADMIN;
 	}
 
-	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-	uv_signal_start(&d->sigint, signal_cb, SIGINT);
-	uv_signal_start(&d->sighup, signal_cb, SIGHUP);
-	d->watchdog_ms = sd_watchdog_usec() / 1000;
+	if ((r = uv_signal_start(&d->sigterm, signal_cb, SIGTERM)) != 0 ||
+	    (r = uv_signal_start(&d->sigint, signal_cb, SIGINT)) != 0 ||
+	    (r = uv_signal_start(&d->sighup, signal_cb, SIGHUP)) != 0)
+		return errmsg(err, errlen, r, "cannot catch signals: %s", uv_strerror(r));
+	d->watchdog_ms = sdnotify_watchdog_usec() / 1000;
 	uint64_t tick = TICK_MS;
 	if (d->watchdog_ms && d->watchdog_ms / 2 < tick)
 		tick = d->watchdog_ms / 2 ? d->watchdog_ms / 2 : 1;
 	uv_timer_start(&d->tick, tick_cb, tick, tick);
-	selfmetrics_reset(&d->self, d);
+	struct snapshot s;
+	daemon_snapshot(d, &s);
+	selfmetrics_reset(&d->self, &s);
 	uv_timer_start(&d->self_timer, self_cb, SELFMETRICS_PERIOD_MS, SELFMETRICS_PERIOD_MS);
 
 	log_info("event=ready version=%s config=%s upstream=%s window_ms=%llu listeners=%zu",
 		 RELAY_VERSION, cfg->path[0] ? cfg->path : "built-in", cfg->upstream.text,
-		 (unsigned long long)cfg->window_ms, d->nlisteners);
-	sd_notify_str("READY=1");
+		 (unsigned long long)cfg->window_ms, d->listeners.n);
+	sdnotify_send("READY=1");
 	return 0;
 }
 
@@ -541,123 +560,8 @@ void daemon_cleanup(struct daemon *d)
 		if (r != 0)
 			log_err("event=loop_not_closed error=\"%s\"", uv_strerror(r));
 	}
-	if (d->started & HAVE_PARSER)
-		proto_parser_deinit(&d->ingest.ps);
+	if (d->started & HAVE_INGEST)
+		ingest_deinit(&d->ingest);
 	dgram_pool_deinit(&d->pool);
 	d->started = 0;
-}
-
-uint64_t daemon_uptime_ms(const struct daemon *d)
-{
-	return uv_now(&d->loop) - d->start_ms;
-}
-
-/* ------------------------------------------------------------------------
- * Reload
- * ------------------------------------------------------------------------ */
-
-static bool listed(const struct config *c, const struct url *u)
-{
-	for (size_t i = 0; i < c->nlisten; i++)
-		if (url_same_address(&c->listen[i], u))
-			return true;
-	return false;
-}
-
-/* Opens the listeners next adds and closes those it drops. Addresses that
- * cannot be opened are left out of next and reported in problems. */
-static void apply_listeners(struct daemon *d, struct config *next, char *problems, size_t cap)
-{
-	size_t n = strlen(problems);
-
-	for (size_t i = d->nlisteners; i-- > 0;) {
-		if (!listed(next, &d->listeners[i]->url)) {
-			log_info("event=unlisten listener=%s", d->listeners[i]->url.text);
-			close_listener_at(d, i, true);
-		}
-	}
-	size_t kept = 0;
-	for (size_t i = 0; i < next->nlisten; i++) {
-		const struct url *u = &next->listen[i];
-		bool have = false;
-		for (size_t j = 0; j < d->nlisteners; j++)
-			have |= url_same_address(&d->listeners[j]->url, u);
-		char err[256];
-		int r = have ? 0 : open_listener(d, next, u, err, sizeof(err));
-		if (r != 0 && skippable(next, r))
-			continue;
-		if (r != 0) {
-			log_err("event=listen_failed listener=%s error=\"%s\"", u->text, err);
-			n += (size_t)snprintf(problems + n, n < cap ? cap - n : 0, "%s%s", n ? "; " : "", err);
-			continue;
-		}
-		next->listen[kept++] = *u;
-	}
-	next->nlisten = kept;
-}
-
-int daemon_reload(struct daemon *d, char *msg, size_t msglen)
-{
-	struct config next;
-	char err[512], live[512], restart[512], problems[512] = "";
-	int r;
-
-	config_defaults(&next);
-	if (d->config_path && (r = config_load(&next, d->config_path, err, sizeof(err))) != 0) {
-		d->stats.reload_failed++;
-		snprintf(msg, msglen, "%s", err);
-		snprintf(d->last_reload, sizeof(d->last_reload), "failed: %s", err);
-		log_err("event=reload_failed error=\"%s\"", err);
-		return r;
-	}
-	char notify[64];
-	snprintf(notify, sizeof(notify), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)(uv_hrtime() / 1000));
-	sd_notify_str(notify);
-
-	log_set_level((enum log_level)next.log_level);
-	r = upstream_reconfigure(&d->upstream, &next.upstream, next.max_datagram,
-				 next.max_pending_bytes, err, sizeof(err));
-	if (r != 0) {
-		snprintf(problems, sizeof(problems), "upstream kept: %s", err);
-		next.upstream = d->cfg.upstream;
-	}
-	window_reconfigure(&d->window, &next);
-	resync_reconfigure(&d->resync, &next.spectatord_admin, next.resync_interval_ms);
-	apply_listeners(d, &next, problems, sizeof(problems));
-	for (size_t i = 0; i < d->nlisteners; i++) {
-		struct listener *l = d->listeners[i];
-		size_t granted;
-		if (next.receive_buffer != d->cfg.receive_buffer)
-			sock_set_rcvbuf(l->fd, next.receive_buffer, &granted);
-		if (l->url.kind == URL_UNIX && !l->adopted &&
-		    (next.unix_mode != d->cfg.unix_mode ||
-		     strcmp(next.unix_group.name, d->cfg.unix_group.name)) &&
-		    sock_file_chmod(l->url.path, &l->file, (unsigned)next.unix_mode,
-				    next.unix_group.gid, err, sizeof(err)) != 0) {
-			log_err("event=socket_mode_failed listener=%s error=\"%s\"", l->url.text, err);
-			snprintf(problems + strlen(problems), sizeof(problems) - strlen(problems), "%s%s",
-				 problems[0] ? "; " : "", err);
-		}
-		listener_refresh(l);
-	}
-	/* After the parts were applied: what could not be (an upstream, an
-	 * address, a default address this host lacks) did not change. */
-	config_diff(&d->cfg, &next, live, sizeof(live), restart, sizeof(restart));
-	/* Settings that need a restart keep their running values, so that
-	 * `config` shows what is in effect. */
-	snprintf(next.admin_socket, sizeof(next.admin_socket), "%s", d->cfg.admin_socket);
-	next.admin_mode = d->cfg.admin_mode;
-	next.admin_group = d->cfg.admin_group;
-	d->cfg = next;
-	d->stats.reload_ok++;
-
-	snprintf(msg, msglen, "reloaded %s; changed: %s; restart required for: %s%s%s",
-		 d->config_path ? d->config_path : "built-in defaults", live[0] ? live : "nothing",
-		 restart[0] ? restart : "nothing", problems[0] ? "; problems: " : "", problems);
-	snprintf(d->last_reload, sizeof(d->last_reload), "%s", msg);
-	log_info("event=reload changed=\"%s\" restart_required=\"%s\" problems=\"%s\"", live, restart,
-		 problems);
-	sd_notify_str("READY=1");
-	return 0;
 }

@@ -16,7 +16,7 @@ void jbuf_init(struct jbuf *j)
 	memset(j, 0, sizeof(*j));
 }
 
-void jbuf_free(struct jbuf *j)
+void jbuf_deinit(struct jbuf *j)
 {
 	free(j->buf);
 	jbuf_init(j);

@@ -15,7 +15,7 @@ struct jbuf {
 };
 
 void jbuf_init(struct jbuf *j);
-void jbuf_free(struct jbuf *j);
+void jbuf_deinit(struct jbuf *j);
 void jbuf_printf(struct jbuf *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string from len bytes: quotes, escapes, and U+FFFD for bytes that
  * are not UTF-8, so that the document always parses. */

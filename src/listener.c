@@ -21,81 +21,12 @@
 #define UV_SLOTS 20u
 #define UV_SLOT 65536u
 
-/* ------------------------------------------------------------------------
- * Ingest: the hot path
- * ------------------------------------------------------------------------ */
-
-/* One line in flight: parsed, its table slot being fetched, not yet
- * recorded. */
-struct pending {
-	const char *line;
-	size_t len;
-	enum reject_reason r;
-	struct sample s;
-};
-
-static void settle(struct ingest *in, struct pending *p, const struct sender_id *from,
-		   size_t *rejected)
-{
-	enum reject_reason r = p->r;
-
-	if (r == REJECT_NONE)
-		r = window_record(in->window, &p->s);
-	if (r != REJECT_NONE) {
-		in->stats->rejected[r]++;
-		(*rejected)++;
-		if (in->on_reject)
-			in->on_reject(in->observer, from, p->line, p->len, r);
-	}
-}
-
-void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
-		     const struct sender_id *from, uint64_t *lines_out)
-{
-	struct stats *st = in->stats;
-	struct proto_lines it;
-	struct pending ahead[2];
-	size_t lines = 0, rejected = 0;
-	bool partial;
-
-	st->received_datagrams++;
-	st->received_bytes += len;
-	if (truncated || len > PROTO_SAFE_DATAGRAM)
-		st->received_truncated++;
-	/* Parse a line ahead: while the next line's table slot loads, the
-	 * current one is recorded. Lines are still recorded in order. */
-	proto_lines_init(&it, buf, len, truncated);
-	for (unsigned cur = 0;; cur ^= 1) {
-		struct pending *p = &ahead[cur];
-		if (!proto_lines_next(&it, &p->line, &p->len, &partial))
-			break;
-		lines++;
-		if (partial)
-			p->r = REJECT_TRUNCATED;
-		else if ((p->r = proto_parse_line(&in->ps, p->line, p->len, &p->s)) == REJECT_NONE)
-			window_prepare(in->window, &p->s);
-		if (lines > 1)
-			settle(in, &ahead[cur ^ 1], from, &rejected);
-	}
-	if (lines > 0)
-		settle(in, &ahead[(lines - 1) & 1], from, &rejected);
-	if (it.nul_cut)
-		st->received_nul_cut++;
-	st->received_lines += lines;
-	*lines_out = lines;
-	if (in->on_datagram)
-		in->on_datagram(in->observer, from, len, lines, rejected);
-}
-
 static void got(struct listener *l, const char *buf, size_t len, bool truncated,
 		const struct sender_id *from)
 {
-	uint64_t lines;
-
-	ingest_datagram(l->in, buf, len, truncated, from, &lines);
+	l->st.lines += ingest_datagram(l->in, buf, len, truncated, from);
 	l->st.datagrams++;
 	l->st.bytes += len;
-	l->st.lines += lines;
 }
 
 /* ------------------------------------------------------------------------
@@ -198,8 +129,9 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 		socklen_t len = sizeof(err);
 		read_error(l, status);
 		(void)getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		if (l->reading)
-			uv_poll_start(h, UV_READABLE, poll_cb);
+		/* Should even that fail, the next refresh (each second) tries
+		 * again. */
+		l->deaf = l->reading && uv_poll_start(h, UV_READABLE, poll_cb) != 0;
 		return;
 	}
 	for (unsigned call = 0; call < CALLS_PER_WAKEUP; call++) {
@@ -248,7 +180,7 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 static void close_cb(uv_handle_t *h);
 
-int listener_start(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
+int listener_open(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
 		   struct ingest *in, void (*closed_cb)(struct listener *l))
 {
 	int r, off = 0;
@@ -349,6 +281,8 @@ size_t listener_drain(struct listener *l, size_t max)
 
 void listener_refresh(struct listener *l)
 {
+	if (l->deaf && l->reading && uv_poll_start(&l->h.poll, UV_READABLE, poll_cb) == 0)
+		l->deaf = false;
 	int v = 0;
 	socklen_t len = sizeof(v);
 	uint64_t drops;

@@ -18,40 +18,12 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "protocol.h"
+#include "ingest.h"
 #include "senders.h"
 #include "sockutil.h"
 #include "stats.h"
 #include "url.h"
 #include "window.h"
-
-/* What every listener feeds; owned by the daemon. */
-struct ingest {
-	struct proto_parser ps;
-	struct window *window;
-	struct stats *stats;
-	/* Optional observers (the admin's senders and rejects). from and line
-	 * are borrowed for the duration of the call. */
-	void (*on_datagram)(void *ctx, const struct sender_id *from, size_t bytes, size_t lines,
-			    size_t rejected);
-	void (*on_reject)(void *ctx, const struct sender_id *from, const char *line, size_t len,
-			  enum reject_reason r);
-	void *observer;
-};
-
-/* Parses one datagram and records every line; counts everything. truncated:
- * the datagram went on past buf (see proto_lines_init()). */
-void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
-		     const struct sender_id *from, uint64_t *lines_out);
-
-struct listener_stats {
-	uint64_t datagrams;
-	uint64_t lines;
-	uint64_t bytes;
-	uint64_t kernel_drops;   /* UDP: from /proc/net/udp{,6}; see listener_refresh() */
-	size_t receive_buffer;   /* SO_RCVBUF as granted */
-	uint64_t read_errors;
-};
 
 struct listener {
 	struct url url;
@@ -72,6 +44,7 @@ struct listener {
 	char *ctrl;              /* owned: credentials cmsg per slot */
 	struct sockaddr_storage *names; /* owned */
 	bool reading;
+	bool deaf;               /* unix: reading, but its poll could not restart */
 	void (*closed_cb)(struct listener *l);
 };
 
@@ -79,14 +52,15 @@ struct listener {
  * the listener is ended by listener_close(), and closed_cb(l) is how its
  * memory goes back. On failure (-errno) it has been ended already: closed_cb
  * has run, or will run from the loop; the caller frees nothing. */
-int listener_start(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
+int listener_open(struct listener *l, uv_loop_t *loop, const struct url *u, int fd, bool adopted,
 		   struct ingest *in, void (*closed_cb)(struct listener *l));
 
 /* Stops reading, then reads what the kernel already queued, up to max
  * datagrams. Returns the number read. */
 size_t listener_drain(struct listener *l, size_t max);
 
-/* Re-reads the kernel's drop counter and the granted receive buffer. */
+/* Re-reads the kernel's drop counter and the granted receive buffer, and
+ * listens again if a poll error stopped it (listener.c, poll_cb()). */
 void listener_refresh(struct listener *l);
 
 /* Closes the handle; for a socket the relay bound itself, also removes the

@@ -9,38 +9,9 @@
 
 enum log_level log_threshold = LOG_LVL_INFO;
 
-static const struct {
-	const char *name;
-	enum log_level level;
-} levels[] = {
-	{ "error", LOG_LVL_ERR },
-	{ "warn", LOG_LVL_WARN },
-	{ "info", LOG_LVL_INFO },
-	{ "debug", LOG_LVL_DEBUG },
-};
-
 void log_set_level(enum log_level level)
 {
 	log_threshold = level;
-}
-
-int log_level_parse(const char *s, enum log_level *out)
-{
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		if (strcmp(s, levels[i].name) == 0) {
-			*out = levels[i].level;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const char *log_level_name(enum log_level level)
-{
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (levels[i].level == level)
-			return levels[i].name;
-	return "info";
 }
 
 void log_write(enum log_level level, const char *fmt, ...)

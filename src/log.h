@@ -21,9 +21,6 @@ enum log_level {
 extern enum log_level log_threshold;
 
 void log_set_level(enum log_level level);
-/* "error", "warn", "info" or "debug". Returns 0 or -EINVAL. */
-int log_level_parse(const char *s, enum log_level *out);
-const char *log_level_name(enum log_level level);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

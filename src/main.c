@@ -75,10 +75,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		static char text[16384];
-		config_format_ini(&cfg, text, sizeof(text));
-		fputs(text, stdout);
-		return 0;
+		struct jbuf text;
+		jbuf_init(&text);
+		config_format_ini(&cfg, &text);
+		if (text.buf)
+			fputs(text.buf, stdout);
+		jbuf_deinit(&text);
+		return text.failed ? 1 : 0;
 	}
 
 	static struct daemon d;

@@ -1,11 +1,10 @@
 /* rejects.c - see rejects.h. */
 #include "rejects.h"
 
-#include <stdio.h>
 #include <string.h>
 
 void rejects_add(struct rejects *r, const char *line, size_t len, enum reject_reason reason,
-		 const char *sender, double when)
+		 const struct sender_id *from, double when)
 {
 	struct reject_entry *e = &r->e[r->next];
 
@@ -13,7 +12,7 @@ void rejects_add(struct rejects *r, const char *line, size_t len, enum reject_re
 	e->len = len < REJECTS_TEXT ? len : REJECTS_TEXT;
 	memcpy(e->text, line, e->len);
 	e->reason = reason;
-	snprintf(e->sender, sizeof(e->sender), "%s", sender);
+	e->from = *from;
 	e->when = when;
 	r->next = (r->next + 1) % REJECTS_KEEP;
 	if (r->n < REJECTS_KEEP)

@@ -1,6 +1,8 @@
 /* rejects.h - the last REJECTS_KEEP refused lines, for the admin `rejects`
  * command. Pure. Each keeps its first REJECTS_TEXT bytes, its reason, its
- * sender (as text) and when it came; the oldest is overwritten. */
+ * sender and when it came; the oldest is overwritten. Nothing is formatted
+ * here: a flood of bad lines costs a copy each, and only a reader formats
+ * them (sender_format()). */
 #ifndef RELAY_REJECTS_H
 #define RELAY_REJECTS_H
 
@@ -8,6 +10,7 @@
 #include <stdint.h>
 
 #include "metric.h"
+#include "senders.h"
 
 #define REJECTS_KEEP 100
 #define REJECTS_TEXT 200
@@ -17,7 +20,7 @@ struct reject_entry {
 	size_t len;               /* bytes kept */
 	size_t full_len;          /* bytes the line had */
 	enum reject_reason reason;
-	char sender[80];
+	struct sender_id from;
 	double when;              /* epoch seconds */
 };
 
@@ -27,9 +30,9 @@ struct rejects {
 	size_t n;                 /* how many are held */
 };
 
-/* Copies line (borrowed) and sender text into the ring. */
+/* Copies line and from (both borrowed) into the ring. */
 void rejects_add(struct rejects *r, const char *line, size_t len, enum reject_reason reason,
-		 const char *sender, double when);
+		 const struct sender_id *from, double when);
 
 /* The i-th held entry, oldest first (i < r->n). */
 const struct reject_entry *rejects_at(const struct rejects *r, size_t i);

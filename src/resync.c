@@ -8,16 +8,18 @@
 
 #include "json.h"
 #include "log.h"
+#include "protocol.h"
 
 static void begin(struct resync *r, const char *path);
+static void timer_closed_cb(uv_handle_t *h);
 
 /* ------------------------------------------------------------------------
  * Ending a request
  * ------------------------------------------------------------------------ */
 
-static void closed(struct resync *r)
+static void one_closed(struct resync *r)
 {
-	if (--r->pending_closes == 0 && r->closed_cb)
+	if (closes_done(&r->closes) && r->closed_cb)
 		r->closed_cb(r);
 }
 
@@ -26,14 +28,14 @@ static void tcp_closed_cb(uv_handle_t *h)
 	struct resync *r = h->data;
 
 	free(h);
-	closed(r);
+	one_closed(r);
 }
 
 static void drop_connection(struct resync *r)
 {
 	uv_timer_stop(&r->deadline);
 	if (r->tcp) {
-		r->pending_closes++;
+		closes_add(&r->closes, 1);
 		uv_close((uv_handle_t *)r->tcp, tcp_closed_cb);
 		r->tcp = NULL;
 	}
@@ -47,7 +49,7 @@ static void release_reply(struct resync *r)
 	r->len = r->cap = r->next_scan = 0;
 }
 
-static void failed(struct resync *r, const char *why)
+static void request_failed(struct resync *r, const char *why)
 {
 	bool first = r->last_error[0] == '\0';
 
@@ -142,17 +144,21 @@ static bool read_metrics(struct resync *r, const char *body)
 	size_t n = 0, bytes = 0, arena_cap = 0, i = 0;
 	for (const struct json *e = list->child; e; e = e->next)
 		n++;
-	/* Canonical ids go into one arena; their offsets, until it stops moving. */
+	/* Canonical ids go into one arena; their offsets, until it stops moving.
+	 * A parser of its own, for one reply every resync_interval: its
+	 * buffers are not worth keeping in between. */
 	struct agg_id *ids = calloc(n ? n : 1, sizeof(*ids));
 	size_t *off = calloc(n ? n : 1, sizeof(*off));
 	char *arena = NULL;
 	struct jbuf line;
-	bool ok = ids && off;
+	struct proto_parser ps;
+	bool have_ps = proto_parser_init(&ps) == 0;
+	bool ok = ids && off && have_ps;
 	jbuf_init(&line);
 	for (const struct json *e = list->child; ok && e; e = e->next, i++) {
 		struct sample s;
 		bool parsed = entry_line(e, &line) &&
-			      proto_parse_line(r->ps, line.buf, line.len, &s) == REJECT_NONE;
+			      proto_parse_line(&ps, line.buf, line.len, &s) == REJECT_NONE;
 		/* An id the relay would refuse (another writer's) still holds one
 		 * of SpectatorD's slots: keep its place with a unique stand-in. */
 		char standin[32];
@@ -174,8 +180,10 @@ static bool read_metrics(struct resync *r, const char *body)
 		ids[i].len = id_len;
 		bytes += id_len;
 	}
-	jbuf_free(&line);
+	jbuf_deinit(&line);
 	json_free(list);
+	if (have_ps)
+		proto_parser_deinit(&ps);
 	if (ok) {
 		for (size_t k = 0; k < n; k++)
 			ids[k].id = arena + off[k];
@@ -217,7 +225,7 @@ static void finished(struct resync *r)
 		r->path = NULL;
 		return;
 	}
-	failed(r, body ? "unexpected content" : why);
+	request_failed(r, body ? "unexpected content" : why);
 }
 
 /* ------------------------------------------------------------------------
@@ -266,13 +274,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == UV_EOF) {
 		finished(r);
 	} else if (nread < 0) {
-		failed(r, uv_strerror((int)nread));
+		request_failed(r, uv_strerror((int)nread));
 	} else {
 		r->len += (size_t)nread;
 		if (has_age_gauges(r))
 			finished(r);
 		else if (r->len >= RESYNC_MAX_REPLY)
-			failed(r, "no complete age_gauges list in the first 64 MiB");
+			request_failed(r, "no complete age_gauges list in the first 64 MiB");
 	}
 }
 
@@ -282,7 +290,7 @@ static void write_cb(uv_write_t *req, int status)
 
 	/* Cancelled: the connection was dropped, and that was dealt with. */
 	if (status != 0 && status != UV_ECANCELED)
-		failed(r, uv_strerror(status));
+		request_failed(r, uv_strerror(status));
 }
 
 static void connect_cb(uv_connect_t *req, int status)
@@ -293,7 +301,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	if (status == UV_ECANCELED)
 		return; /* dropped meanwhile */
 	if (status != 0) {
-		failed(r, uv_strerror(status));
+		request_failed(r, uv_strerror(status));
 		return;
 	}
 	int n = snprintf(request, sizeof(request),
@@ -302,12 +310,12 @@ static void connect_cb(uv_connect_t *req, int status)
 	r->write_req.data = r;
 	if (uv_write(&r->write_req, (uv_stream_t *)r->tcp, &b, 1, write_cb) != 0 ||
 	    uv_read_start((uv_stream_t *)r->tcp, alloc_cb, read_cb) != 0)
-		failed(r, "cannot send the request");
+		request_failed(r, "cannot send the request");
 }
 
 static void deadline_cb(uv_timer_t *t)
 {
-	failed(t->data, "no answer within 5 s");
+	request_failed(t->data, "no answer within 5 s");
 }
 
 static void begin(struct resync *r, const char *path)
@@ -316,7 +324,7 @@ static void begin(struct resync *r, const char *path)
 	r->len = 0;
 	r->tcp = malloc(sizeof(*r->tcp));
 	if (!r->tcp) {
-		failed(r, "out of memory");
+		request_failed(r, "out of memory");
 		return;
 	}
 	uv_tcp_init(r->loop, r->tcp);
@@ -325,7 +333,7 @@ static void begin(struct resync *r, const char *path)
 	uv_timer_start(&r->deadline, deadline_cb, RESYNC_DEADLINE_MS, 0);
 	int rc = uv_tcp_connect(&r->connect_req, r->tcp, &r->url.addr.sa, connect_cb);
 	if (rc != 0)
-		failed(r, uv_strerror(rc));
+		request_failed(r, uv_strerror(rc));
 }
 
 static void period_cb(uv_timer_t *t)
@@ -348,21 +356,28 @@ void resync_now(struct resync *r)
  * Life cycle
  * ------------------------------------------------------------------------ */
 
-void resync_start(struct resync *r, uv_loop_t *loop, const struct url *url, uint64_t interval_ms,
-		  struct agg_ages *ages, struct proto_parser *ps, struct stats *stats)
+int resync_open(struct resync *r, uv_loop_t *loop, const struct url *url, uint64_t interval_ms,
+		 struct agg_ages *ages, struct stats *stats)
 {
+	int rc;
+
 	memset(r, 0, sizeof(*r));
 	r->loop = loop;
 	r->url = *url;
 	r->interval_ms = interval_ms;
 	r->ages = ages;
-	r->ps = ps;
 	r->stats = stats;
-	uv_timer_init(loop, &r->period);
-	uv_timer_init(loop, &r->deadline);
+	if ((rc = uv_timer_init(loop, &r->period)) != 0)
+		return rc;
+	if ((rc = uv_timer_init(loop, &r->deadline)) != 0) {
+		closes_add(&r->closes, 1);
+		uv_close((uv_handle_t *)&r->period, timer_closed_cb);
+		return rc;
+	}
 	r->period.data = r->deadline.data = r;
 	if (url->text[0])
 		uv_timer_start(&r->period, period_cb, 0, interval_ms);
+	return 0;
 }
 
 void resync_reconfigure(struct resync *r, const struct url *url, uint64_t interval_ms)
@@ -390,7 +405,7 @@ void resync_reconfigure(struct resync *r, const struct url *url, uint64_t interv
 
 static void timer_closed_cb(uv_handle_t *h)
 {
-	closed(h->data);
+	one_closed(h->data);
 }
 
 void resync_close(struct resync *r, void (*cb)(struct resync *r))
@@ -398,7 +413,7 @@ void resync_close(struct resync *r, void (*cb)(struct resync *r))
 	r->closed_cb = cb;
 	drop_connection(r);
 	release_reply(r);
-	r->pending_closes += 2;
+	closes_add(&r->closes, 2);
 	uv_close((uv_handle_t *)&r->period, timer_closed_cb);
 	uv_close((uv_handle_t *)&r->deadline, timer_closed_cb);
 }

@@ -26,7 +26,7 @@
 #include <uv.h>
 
 #include "aggregate.h"
-#include "protocol.h"
+#include "closes.h"
 #include "stats.h"
 #include "url.h"
 
@@ -38,7 +38,6 @@ struct resync {
 	struct url url;              /* SpectatorD's admin server */
 	uint64_t interval_ms;
 	struct agg_ages *ages;       /* borrowed: the window's set */
-	struct proto_parser *ps;     /* borrowed: canonicalises SpectatorD's ids */
 	struct stats *stats;         /* borrowed */
 	uv_timer_t period;
 	uv_timer_t deadline;
@@ -51,14 +50,27 @@ struct resync {
 	size_t next_scan;            /* reply length at which to look for the end */
 	size_t remote_limit;         /* from /config, for the /metrics step */
 	char last_error[128];
-	int pending_closes;
+	struct closes closes;
 	void (*closed_cb)(struct resync *r);
 };
 
-/* Starts the periodic resync (the first one at once). url->text empty
- * means none: nothing is started. */
-void resync_start(struct resync *r, uv_loop_t *loop, const struct url *url, uint64_t interval_ms,
-		  struct agg_ages *ages, struct proto_parser *ps, struct stats *stats);
+/* Starts the periodic resync (the first one at once); url->text empty
+ * means none. ages and stats are borrowed for the resync's life. Returns 0,
+ * or a libuv error (then resync_close() is not needed, but the loop must
+ * run for what was closed). */
+int resync_open(struct resync *r, uv_loop_t *loop, const struct url *url, uint64_t interval_ms,
+		 struct agg_ages *ages, struct stats *stats);
+
+/* SpectatorD's admin server, "" when none; why the last read failed, "". */
+static inline const char *resync_admin(const struct resync *r)
+{
+	return r->url.text;
+}
+
+static inline const char *resync_last_error(const struct resync *r)
+{
+	return r->last_error;
+}
 
 /* Starts a resync now, unless one is under way or there is no address: for
  * when SpectatorD may just have restarted with an empty set. */

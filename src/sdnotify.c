@@ -9,7 +9,7 @@
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
 
-int sd_fds_take(struct sd_fds *fds)
+int sdnotify_take_fds(struct sdnotify_fds *fds)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
@@ -20,7 +20,7 @@ int sd_fds_take(struct sd_fds *fds)
 		return n;
 	}
 	for (int i = 0; i < n; i++) {
-		if ((size_t)i < SD_MAX_FDS) {
+		if ((size_t)i < SDNOTIFY_MAX_FDS) {
 			fds->fd[i] = SD_LISTEN_FDS_START + i;
 			snprintf(fds->name[i], sizeof(fds->name[i]), "%s",
 				 names && names[i] ? names[i] : "");
@@ -33,17 +33,17 @@ int sd_fds_take(struct sd_fds *fds)
 	return (int)fds->n;
 }
 
-bool sd_fds_unsupported(void)
+bool sdnotify_fds_unsupported(void)
 {
 	return false;
 }
 
-void sd_notify_str(const char *state)
+void sdnotify_send(const char *state)
 {
 	(void)sd_notify(0, state);
 }
 
-uint64_t sd_watchdog_usec(void)
+uint64_t sdnotify_watchdog_usec(void)
 {
 	uint64_t usec = 0;
 
@@ -52,23 +52,23 @@ uint64_t sd_watchdog_usec(void)
 
 #else
 
-int sd_fds_take(struct sd_fds *fds)
+int sdnotify_take_fds(struct sdnotify_fds *fds)
 {
 	memset(fds, 0, sizeof(*fds));
 	return 0;
 }
 
-bool sd_fds_unsupported(void)
+bool sdnotify_fds_unsupported(void)
 {
 	return getenv("LISTEN_FDS") != NULL;
 }
 
-void sd_notify_str(const char *state)
+void sdnotify_send(const char *state)
 {
 	(void)state;
 }
 
-uint64_t sd_watchdog_usec(void)
+uint64_t sdnotify_watchdog_usec(void)
 {
 	return 0;
 }

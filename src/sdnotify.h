@@ -11,29 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SD_MAX_FDS 32
+#define SDNOTIFY_MAX_FDS 32
 
-struct sd_fds {
-	int fd[SD_MAX_FDS];
-	char name[SD_MAX_FDS][64];
-	bool used[SD_MAX_FDS];   /* adopted by a listener */
+struct sdnotify_fds {
+	int fd[SDNOTIFY_MAX_FDS];
+	char name[SDNOTIFY_MAX_FDS][64];
+	bool used[SDNOTIFY_MAX_FDS];   /* adopted by a listener */
 	size_t n;
 };
 
 /* Collects LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES and unsets them, so that
  * children never see them. Returns the count, 0 when not socket-activated,
  * or -errno. */
-int sd_fds_take(struct sd_fds *fds);
+int sdnotify_take_fds(struct sdnotify_fds *fds);
 
 /* Whether systemd passed descriptors that this build cannot take. */
-bool sd_fds_unsupported(void);
+bool sdnotify_fds_unsupported(void);
 
 /* Sends one notification ("READY=1", "STATUS=...", ...). Quietly does
  * nothing when not run by systemd. */
-void sd_notify_str(const char *state);
+void sdnotify_send(const char *state);
 
 /* The watchdog interval in microseconds, 0 when WATCHDOG_USEC is not set
  * for this process. */
-uint64_t sd_watchdog_usec(void);
+uint64_t sdnotify_watchdog_usec(void);
 
 #endif

@@ -29,6 +29,14 @@ static bool same(const struct sender_id *a, const struct sender_id *b)
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
+const struct sender_stats *senders_find(const struct senders *s, const struct sender_id *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (same(&s->e[i].id, id))
+			return &s->e[i];
+	return NULL;
+}
+
 struct sender_stats *senders_get(struct senders *s, const struct sender_id *id, double now,
 				 bool *is_new)
 {

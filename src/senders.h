@@ -51,6 +51,9 @@ void senders_init(struct senders *s);
 struct sender_stats *senders_get(struct senders *s, const struct sender_id *id, double now,
 				 bool *is_new);
 
+/* The entry for id, or NULL; changes nothing. */
+const struct sender_stats *senders_find(const struct senders *s, const struct sender_id *id);
+
 /* The reason this sender was refused for most often, or REJECT_NONE. */
 enum reject_reason senders_top_reason(const struct sender_stats *e);
 

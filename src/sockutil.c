@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+
+/* "what arg: strerror(e)", returning -e. */
 static int fail(char *err, size_t errlen, int e, const char *what, const char *arg)
 {
-	snprintf(err, errlen, "%s %s: %s", what, arg, strerror(e));
-	return -e;
+	return errmsg(err, errlen, -e, "%s %s: %s", what, arg, strerror(e));
 }
 
 int sock_set_rcvbuf(int fd, size_t bytes, size_t *actual)

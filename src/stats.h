@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json.h"
 #include "metric.h"
 
 #define STATS(X)                                                                              \
@@ -46,24 +47,28 @@ struct stats {
 	uint64_t rejected[REJECT_REASON_COUNT]; /* by reason; [0] unused */
 };
 
+/* One listening socket's counters (listener.h keeps them). */
+struct listener_stats {
+	uint64_t datagrams;
+	uint64_t lines;
+	uint64_t bytes;
+	uint64_t kernel_drops;   /* UDP: from /proc/net/udp{,6}; see listener_refresh() */
+	size_t receive_buffer;   /* SO_RCVBUF as granted */
+	uint64_t read_errors;
+};
+
 /* Sum of rejected[] over every reason. */
 uint64_t stats_rejected_total(const struct stats *s);
 
-/* Appends to buf at *n, never past cap (*n grows by the full length, like
- * snprintf). */
-void stats_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* Called before each group's closing brace, so that the owner of live state
  * (the upstream's location, the table's size) can add members to the group
- * the docs put them in. It appends ", \"key\": value" pairs with stats_put(). */
-typedef void (*stats_extra_fn)(void *ctx, const char *group, char *buf, size_t cap, size_t *n);
+ * the docs put them in. It appends ", \"key\": value" pairs to out. */
+typedef void (*stats_extra_fn)(void *ctx, const char *group, struct jbuf *out);
 
 /* Appends the groups as JSON members, without the outer braces:
  * "received": {...}, ..., "dropped": {..., "series_limit": n, "name_limit": n,
  * "age_gauge_limit": n},
  * ..., "rejected": {"total": n, "by_reason": {every reason: n}}. */
-void stats_format_json(const struct stats *s, char *buf, size_t cap, size_t *n,
-		       stats_extra_fn extra, void *ctx);
+void stats_format_json(const struct stats *s, struct jbuf *out, stats_extra_fn extra, void *ctx);
 
 #endif

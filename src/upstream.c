@@ -9,9 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "sockutil.h"
 
 static void pump(struct upstream *up);
+
+const char *upstream_last_error(const struct upstream *up)
+{
+	return up->last_error ? strerror(-up->last_error) : "";
+}
 
 const char *upstream_state_name(const struct upstream *up)
 {
@@ -186,7 +192,7 @@ static void keep_rest(struct upstream *up, const char *buf, size_t len, size_t t
 	memcpy(up->partial.buf, buf + taken, up->partial.len);
 }
 
-static void delivered(struct upstream *up, size_t bytes, size_t lines)
+static void count_delivered(struct upstream *up, size_t bytes, size_t lines)
 {
 	up->stats->forwarded_datagrams++;
 	up->stats->forwarded_bytes += bytes;
@@ -205,14 +211,14 @@ static void poll_close_cb(uv_handle_t *h)
 	struct upstream *up = h->data;
 
 	free(h);
-	if (up && --up->pending_closes == 0 && up->closed_cb)
+	if (up && closes_done(&up->closes) && up->closed_cb)
 		up->closed_cb(up);
 }
 
 static void stop_poll(struct upstream *up)
 {
 	if (up->poll) {
-		up->pending_closes++;
+		closes_add(&up->closes, 1);
 		uv_close((uv_handle_t *)up->poll, poll_close_cb);
 		up->poll = NULL;
 	}
@@ -251,10 +257,11 @@ static void wait_writable(struct upstream *up)
 		return;
 	}
 	up->poll->data = up;
-	uv_poll_start(up->poll, UV_WRITABLE, writable_cb);
+	if (uv_poll_start(up->poll, UV_WRITABLE, writable_cb) != 0)
+		stop_poll(up); /* the next window's kick retries */
 }
 
-static void failed(struct upstream *up, int r)
+static void send_failed(struct upstream *up, int r)
 {
 	uint64_t suppressed = 0;
 
@@ -295,7 +302,7 @@ static int finish_partial(struct upstream *up)
 			return (int)n;
 		up->partial.off += (size_t)n;
 		if (up->partial.off == up->partial.len) {
-			delivered(up, up->partial.head + up->partial.len, up->partial.lines);
+			count_delivered(up, up->partial.head + up->partial.len, up->partial.lines);
 			up->partial.len = up->partial.off = 0;
 		}
 	}
@@ -315,11 +322,11 @@ static void pump(struct upstream *up)
 	 * the report instead of a datagram of lines (SpectatorD ignores empty
 	 * reads), so the lines wait for the next window while it is down. */
 	if (up->url.kind == URL_UDP && send(up->fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-		failed(up, -errno);
+		send_failed(up, -errno);
 		goto out;
 	}
 	if ((r = finish_partial(up)) != 0) {
-		failed(up, r);
+		send_failed(up, r);
 		goto out;
 	}
 	packer_init(&pk, up->pull_buf, up->max_datagram);
@@ -333,7 +340,7 @@ static void pump(struct upstream *up)
 				if ((size_t)n < d->len)
 					keep_rest(up, d->data, d->len, (size_t)n, d->lines);
 				else
-					delivered(up, d->len, d->lines);
+					count_delivered(up, d->len, d->lines);
 				dgram_free(up->pool, dgram_queue_pop(&up->queue));
 				if (up->partial.len)
 					break; /* the stream is full */
@@ -354,7 +361,7 @@ static void pump(struct upstream *up)
 					keep_rest(up, pk.buf, pk.len, (size_t)n, pk.lines);
 					break;
 				}
-				delivered(up, pk.len, pk.lines);
+				count_delivered(up, pk.len, pk.lines);
 				continue;
 			}
 			if (n == -EMSGSIZE) {
@@ -366,7 +373,7 @@ static void pump(struct upstream *up)
 		} else {
 			break;
 		}
-		failed(up, (int)n);
+		send_failed(up, (int)n);
 		break;
 	}
 	/* A stream that took part of a datagram is full for now. */
@@ -442,34 +449,45 @@ static void recut_queue(struct upstream *up)
 int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_datagram,
 			 size_t max_pending_bytes, char *err, size_t errlen)
 {
-	if (max_datagram != up->max_datagram) {
-		char *b = realloc(up->pull_buf, max_datagram + 1);
-		if (!b) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		up->pull_buf = b;
+	bool new_target = strcmp(url->text, up->url.text) != 0;
+	int fd = -1, out_fd = -1;
+	bool stream_sock = false;
+	char *pull = NULL, *rest = NULL;
+
+	/* Everything that can fail first, so that a failure changes nothing. */
+	if (new_target) {
+		int r = open_target(url, &fd, &out_fd, &stream_sock, err, errlen);
+		if (r != 0)
+			return r;
+	}
+	if (max_datagram != up->max_datagram)
+		pull = malloc(max_datagram + 1);
+	if (max_datagram > up->partial.cap) /* never shrunk: it may hold a rest */
+		rest = malloc(max_datagram + 1);
+	if ((max_datagram != up->max_datagram && !pull) || (max_datagram > up->partial.cap && !rest)) {
+		free(pull);
+		free(rest);
+		if (fd >= 0)
+			close(fd);
+		return errmsg(err, errlen, -ENOMEM, "out of memory");
+	}
+
+	if (pull) {
+		free(up->pull_buf);
+		up->pull_buf = pull;
 		up->max_datagram = max_datagram;
 		recut_queue(up);
 	}
-	if (max_datagram > up->partial.cap) { /* never shrunk: it may hold a rest */
-		char *b = realloc(up->partial.buf, max_datagram + 1);
-		if (!b) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		up->partial.buf = b;
+	if (rest) {
+		memcpy(rest, up->partial.buf, up->partial.len);
+		free(up->partial.buf);
+		up->partial.buf = rest;
 		up->partial.cap = max_datagram;
 	}
 	up->max_pending_bytes = max_pending_bytes;
 	while (up->queue.bytes > up->max_pending_bytes)
 		drop_head(up);
-	if (strcmp(url->text, up->url.text) != 0) {
-		int fd, out_fd;
-		bool stream_sock;
-		int r = open_target(url, &fd, &out_fd, &stream_sock, err, errlen);
-		if (r != 0)
-			return r;
+	if (new_target) {
 		stop_poll(up);
 		if (up->partial.len)
 			drop_partial(up);
@@ -490,7 +508,7 @@ static void check_close_cb(uv_handle_t *h)
 {
 	struct upstream *up = h->data;
 
-	if (--up->pending_closes == 0 && up->closed_cb)
+	if (closes_done(&up->closes) && up->closed_cb)
 		up->closed_cb(up);
 }
 
@@ -510,6 +528,6 @@ void upstream_close(struct upstream *up, void (*cb)(struct upstream *up))
 	up->pull_buf = NULL;
 	free(up->partial.buf);
 	up->partial.buf = NULL;
-	up->pending_closes++;
+	closes_add(&up->closes, 1);
 	uv_close((uv_handle_t *)&up->check, check_close_cb);
 }

@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "closes.h"
 #include "encode.h"
 #include "log.h"
 #include "stats.h"
@@ -77,7 +78,7 @@ struct upstream {
 	struct log_ratelimit rl;
 	void (*recovered)(void *ctx); /* an outage ended: SpectatorD may have restarted */
 	void *recovered_ctx;
-	int pending_closes;
+	struct closes closes;
 	void (*closed_cb)(struct upstream *up);
 };
 
@@ -99,7 +100,7 @@ void upstream_kick(struct upstream *up);
 bool upstream_idle(const struct upstream *up);
 
 /* Applies reloadable settings. A changed url reopens the socket, keeping the
- * queue. Returns 0 or -errno with err set; on error the old socket stays. */
+ * queue. Returns 0, or -errno with err set and nothing changed. */
 int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_datagram,
 			 size_t max_pending_bytes, char *err, size_t errlen);
 
@@ -110,6 +111,21 @@ static inline bool upstream_is_up(const struct upstream *up)
 {
 	return up->state == UPSTREAM_UP && !up->outage;
 }
+
+/* Bytes and lines waiting: queued datagrams, and the unwritten rest of one
+ * a stream took part of. */
+static inline size_t upstream_pending_bytes(const struct upstream *up)
+{
+	return up->queue.bytes + up->partial.len - up->partial.off;
+}
+
+static inline size_t upstream_pending_lines(const struct upstream *up)
+{
+	return up->queue.lines;
+}
+
+/* Why the last send failed, or "" once one succeeds again. */
+const char *upstream_last_error(const struct upstream *up);
 
 /* Closes every handle and frees the queue; cb runs when the last close
  * callback has fired. */

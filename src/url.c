@@ -3,22 +3,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#include "errmsg.h"
 
 static int parse_port(const char *s, uint16_t *port)
 {
@@ -44,25 +33,25 @@ static int parse_udp(const char *hostport, struct url *u, char *err, size_t errl
 	if (hostport[0] == '[') {
 		const char *close = strchr(hostport, ']');
 		if (!close || close[1] != ':')
-			return fail(err, errlen, "%s: expected %s://[IPv6]:PORT", u->text, scheme);
+			return errmsg(err, errlen, -EINVAL, "%s: expected %s://[IPv6]:PORT", u->text, scheme);
 		size_t n = (size_t)(close - hostport - 1);
 		if (n >= sizeof(host))
-			return fail(err, errlen, "%s: address too long", u->text);
+			return errmsg(err, errlen, -EINVAL, "%s: address too long", u->text);
 		memcpy(host, hostport + 1, n);
 		host[n] = '\0';
 		colon = close + 1;
 	} else {
 		colon = strrchr(hostport, ':');
 		if (!colon)
-			return fail(err, errlen, "%s: expected %s://HOST:PORT", u->text, scheme);
+			return errmsg(err, errlen, -EINVAL, "%s: expected %s://HOST:PORT", u->text, scheme);
 		size_t n = (size_t)(colon - hostport);
 		if (n >= sizeof(host))
-			return fail(err, errlen, "%s: address too long", u->text);
+			return errmsg(err, errlen, -EINVAL, "%s: address too long", u->text);
 		memcpy(host, hostport, n);
 		host[n] = '\0';
 	}
 	if (parse_port(colon + 1, &port) != 0)
-		return fail(err, errlen, "%s: port must be a number from 0 to 65535", u->text);
+		return errmsg(err, errlen, -EINVAL, "%s: port must be a number from 0 to 65535", u->text);
 
 	memset(&u->addr, 0, sizeof(u->addr));
 	if (strcmp(host, "localhost") == 0)
@@ -76,8 +65,7 @@ static int parse_udp(const char *hostport, struct url *u, char *err, size_t errl
 		u->addr.in6.sin6_port = htons(port);
 		u->addrlen = sizeof(u->addr.in6);
 	} else {
-		return fail(err, errlen,
-			    "%s: host must be an IPv4 address, [IPv6 address] or localhost", u->text);
+		return errmsg(err, errlen, -EINVAL, "%s: host must be an IPv4 address, [IPv6 address] or localhost", u->text);
 	}
 	return 0;
 }
@@ -85,9 +73,9 @@ static int parse_udp(const char *hostport, struct url *u, char *err, size_t errl
 static int parse_path(const char *path, struct url *u, char *err, size_t errlen)
 {
 	if (path[0] != '/')
-		return fail(err, errlen, "%s: the path must be absolute (three slashes)", u->text);
+		return errmsg(err, errlen, -EINVAL, "%s: the path must be absolute (three slashes)", u->text);
 	if (strlen(path) >= sizeof(u->path))
-		return fail(err, errlen, "%s: path longer than a unix socket address allows",
+		return errmsg(err, errlen, -EINVAL, "%s: path longer than a unix socket address allows",
 			    u->text);
 	strcpy(u->path, path);
 	return 0;
@@ -97,7 +85,7 @@ int url_parse(const char *s, bool listen, struct url *u, char *err, size_t errle
 {
 	memset(u, 0, sizeof(*u));
 	if (strlen(s) >= sizeof(u->text))
-		return fail(err, errlen, "%.40s...: too long", s);
+		return errmsg(err, errlen, -EINVAL, "%.40s...: too long", s);
 	strcpy(u->text, s);
 
 	if (strncmp(s, "udp://", 6) == 0) {
@@ -123,8 +111,7 @@ int url_parse(const char *s, bool listen, struct url *u, char *err, size_t errle
 		u->kind = URL_STDOUT;
 		return 0;
 	}
-	return fail(err, errlen,
-		    listen ? "%s: expected udp://HOST:PORT or unix:///PATH"
+	return errmsg(err, errlen, -EINVAL, listen ? "%s: expected udp://HOST:PORT or unix:///PATH"
 			   : "%s: expected udp://HOST:PORT, unix:///PATH, file:///PATH or stdout",
 		    s);
 }
@@ -133,10 +120,10 @@ int url_parse_http(const char *s, struct url *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
 	if (strlen(s) >= sizeof(u->text))
-		return fail(err, errlen, "%.40s...: too long", s);
+		return errmsg(err, errlen, -EINVAL, "%.40s...: too long", s);
 	strcpy(u->text, s);
 	if (strncmp(s, "http://", 7) != 0)
-		return fail(err, errlen, "%s: expected http://HOST:PORT", s);
+		return errmsg(err, errlen, -EINVAL, "%s: expected http://HOST:PORT", s);
 	u->kind = URL_HTTP;
 	return parse_udp(s + 7, u, err, errlen);
 }

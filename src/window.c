@@ -3,15 +3,8 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
-static double realtime_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 /* ------------------------------------------------------------------------
  * The upstream's source: the closed table, one datagram at a time
@@ -128,7 +121,7 @@ enum reject_reason window_record(struct window *w, const struct sample *s)
 	if (!encode_fits(s, w->max_datagram))
 		return REJECT_TOO_LONG;
 	if (!out.forward) {
-		double now = s->type == METER_AGE && s->v.d == 0 ? realtime_seconds() : 0;
+		double now = s->type == METER_AGE && s->v.d == 0 ? clock_realtime() : 0;
 		enum reject_reason r = agg_table_record(w->open, &w->ages, s, now, &out);
 		if (r != REJECT_NONE)
 			return r;
@@ -229,7 +222,7 @@ static struct agg_limits limits_of(const struct config *cfg)
 	return lim;
 }
 
-int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
+int window_open(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
 		struct upstream *up, struct dgram_pool *pool)
 {
 	memset(w, 0, sizeof(*w));
@@ -256,10 +249,18 @@ int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 	struct upstream_source src = { source_next, source_undo, w };
 	upstream_set_source(up, &src);
 
-	uv_timer_init(loop, &w->timer);
+	int r = uv_timer_init(loop, &w->timer);
+	if (r != 0) {
+		dgram_free(pool, w->pt);
+		agg_table_deinit(&w->tables[0]);
+		agg_table_deinit(&w->tables[1]);
+		agg_ages_deinit(&w->ages);
+		return r;
+	}
 	w->timer.data = w;
 	w->due_ms = uv_now(loop) + w->period_ms;
-	uv_timer_start(&w->timer, timer_cb, w->period_ms, w->period_ms);
+	/* Fails only without a callback, or on a closing handle. */
+	(void)uv_timer_start(&w->timer, timer_cb, w->period_ms, w->period_ms);
 	return 0;
 }
 

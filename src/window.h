@@ -57,7 +57,7 @@ struct window {
 };
 
 /* Allocates the tables and starts the timer. Returns 0 or -ENOMEM. */
-int window_init(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
+int window_open(struct window *w, uv_loop_t *loop, const struct config *cfg, struct stats *stats,
 		struct upstream *up, struct dgram_pool *pool);
 
 /* Hashes s's key into s->hash and starts loading what recording it will

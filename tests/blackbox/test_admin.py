@@ -6,6 +6,8 @@ import grp
 import json
 import os
 import resource
+import select
+import shutil
 import signal
 import socket
 import stat
@@ -76,6 +78,47 @@ class Hog(threading.Thread):
         finally:
             for s in self.held:
                 s.close()
+
+
+# Hog, as a process of its own, so that it can run as another user:
+#     python3 -c HOG PATH COUNT SECONDS
+# prints "holding" once it holds COUNT connections, and keeps them topped up
+# until SECONDS have passed or it is killed.
+HOG = r"""
+import socket, sys, time
+path, count, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.monotonic() + limit
+held = []
+def connect():
+    while time.monotonic() < end:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            time.sleep(0.001)
+    sys.exit(0)
+announced = False
+while time.monotonic() < end:
+    alive = []
+    for s in held:
+        try:
+            s.recv(1 << 16)
+            s.close()
+        except BlockingIOError:
+            alive.append(s)
+        except OSError:
+            s.close()
+    held = alive
+    while len(held) < count:
+        held.append(connect())
+    if not announced:
+        print("holding", flush=True)
+        announced = True
+    time.sleep(0.005)
+"""
 
 
 def read_all(s):
@@ -276,21 +319,29 @@ class AdminTest(RelayTestCase):
         self.assertExit0(relay)
 
     def test_idle_connections_cannot_lock_root_out(self):
-        """Anyone who may connect could hold every slot, and reconnect
-        whenever one is closed; root's relayctl still gets its answer, every
-        time."""
-        relay = self.relay(self.fake("unix"))
-        hog = Hog(relay.admin_path, 100)
-        hog.start()
-        try:
-            self.assertTrue(hog.holding.wait(30))
-            for _ in range(5):
-                out = ctl(relay, "stats")
-                self.assertEqual(out.returncode, 0, out.stderr)
-                self.assertIn("received", out.stdout)
-        finally:
-            hog.stop.set()
-            hog.join(30)
+        """Anyone who may connect (here nobody, with the socket open to all)
+        could hold every slot, and reconnect whenever one is closed; root's
+        relayctl still gets its answer, every time, however slow it is to
+        send its request after connecting."""
+        relay = self.relay(self.fake("unix"), config={"admin": {"mode": "0666"}})
+        os.chmod(self.tmp, 0o755)
+        # An interpreter nobody may run: Debian's, not one under /root.
+        python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+        hog = subprocess.Popen([python, "-c", HOG, relay.admin_path, "100",
+                                str(120 * SLOW)], user=65534, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(hog.wait, 30)
+        self.addCleanup(hog.kill)
+        ready, _, _ = select.select([hog.stdout], [], [], 30 * SLOW)
+        self.assertTrue(ready and hog.stdout.readline().strip() == "holding")
+        for _ in range(5):
+            out = ctl(relay, "stats")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("received", out.stdout)
+            # A privileged client slow to send its request keeps its slot.
+            with connect(relay.admin_path) as s:
+                time.sleep(0.05)  # slowness, not synchronisation: the hog churns meanwhile
+                s.sendall(b"stats\n")
+                self.assertIn(b"received", read_all(s))
         self.assertExit0(relay)
 
     def test_a_thousand_concurrent_requests_are_all_answered(self):
