@@ -9,10 +9,13 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "errmsg.h"
 #include "log.h"
+#include "replay.h"
 
 static const char usage[] =
 	"usage: spectator-relay [--config FILE] [--check-config] [--version] [--help]\n"
+	"       spectator-relay [--config FILE] --replay FILE\n"
 	"\n"
 	"Receives SpectatorD protocol lines, merges them per window and forwards them\n"
 	"to SpectatorD. Runs in the foreground and logs to stderr.\n"
@@ -21,29 +24,72 @@ static const char usage[] =
 	"; built-in\n"
 	"                      defaults apply when that file does not exist)\n"
 	"  -t, --check-config  validate the configuration, print it, and exit\n"
+	"  -r, --replay FILE   run the protocol lines of FILE (- for standard input)\n"
+	"                      through the relay's parser, window and encoder as one\n"
+	"                      window, print the lines it would forward, count the\n"
+	"                      refused ones by reason on standard error, and exit;\n"
+	"                      uses [limits] and [relay] merge_timers, opens no socket\n"
 	"  -V, --version       print the version and exit\n"
 	"  -h, --help          print this help and exit\n";
+
+/* --replay: lines from FILE to standard output, refusals by reason to
+ * standard error. Exit 0 once every line was read, 1 when FILE cannot be. */
+static int run_replay(const struct config *cfg, const char *file)
+{
+	FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	struct replay_result res;
+	char err[256];
+
+	if (!in) {
+		fprintf(stderr, "spectator-relay: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	int r = replay_run(in, stdout, cfg, &res, err, sizeof(err));
+	if (in != stdin)
+		fclose(in);
+	if (fflush(stdout) != 0 && r == 0)
+		r = errmsg(err, sizeof(err), -EIO, "cannot write the forwarded lines");
+	if (r != 0) {
+		fprintf(stderr, "spectator-relay: %s\n", err);
+		return 1;
+	}
+	uint64_t refused = 0;
+	for (int k = 1; k < REJECT_REASON_COUNT; k++) {
+		refused += res.rejected[k];
+		if (res.rejected[k])
+			fprintf(stderr, "rejected %s %llu\n", reject_reason_name[k],
+				(unsigned long long)res.rejected[k]);
+	}
+	fprintf(stderr, "replayed %llu lines: %llu refused, %llu lines forwarded\n",
+		(unsigned long long)res.lines, (unsigned long long)refused,
+		(unsigned long long)res.forwarded);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "replay", required_argument, NULL, 'r' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *replay = NULL;
 	bool check = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tr:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			check = true;
+			break;
+		case 'r':
+			replay = optarg;
 			break;
 		case 'V':
 			printf("spectator-relay %s\n", RELAY_VERSION);
@@ -83,6 +129,9 @@ int main(int argc, char **argv)
 		jbuf_deinit(&text);
 		return text.failed ? 1 : 0;
 	}
+
+	if (replay)
+		return run_replay(&cfg, replay);
 
 	static struct daemon d;
 	int status = 1;

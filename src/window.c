@@ -56,7 +56,7 @@ static void pt_start(struct window *w)
 {
 	w->pt = dgram_new(w->pool);
 	if (w->pt)
-		packer_init(&w->pt_pk, w->pt->data, w->max_datagram);
+		packer_init(&w->pt_pk, w->pt->data, w->policy.max_datagram);
 }
 
 static void pt_push(struct window *w)
@@ -84,58 +84,25 @@ static void pt_record(struct window *w, const struct sample *s)
  * Recording and closing
  * ------------------------------------------------------------------------ */
 
-/* Whether s goes into the table, or is forwarded as it came. */
-static bool mergeable(const struct window *w, const struct sample *s)
-{
-	if (s->type == METER_SAMPLED)
-		return false;
-	if (!agg_is_dist(s->type))
-		return true;
-	return w->merge_timers && encode_dist_fits(s->id_len, w->max_datagram);
-}
-
 void window_prepare(struct window *w, struct sample *s)
 {
-	if (!mergeable(w, s))
+	if (!admit_mergeable(&w->policy, s))
 		return;
 	s->hash = agg_key_hash(s);
 	agg_table_prefetch(w->open, s);
 }
 
-/* The line a split series stood at (agg_outcome), as a sample of its own. */
-static struct sample split_line(const struct sample *s, const struct agg_value *old)
-{
-	struct sample line = *s;
-
-	line.has_extra = old->ttl != 0;
-	line.extra = old->ttl;
-	line.v.d = old->v.d;
-	return line;
-}
-
 enum reject_reason window_record(struct window *w, const struct sample *s)
 {
-	bool dist = agg_is_dist(s->type);
-	struct agg_outcome out = { .forward = !mergeable(w, s) };
+	struct admit a;
+	double now = admit_needs_now(s) ? clock_realtime() : 0;
+	enum reject_reason r = admit_line(w->open, &w->ages, &w->policy, s, now, &a);
 
-	if (!encode_fits(s, w->max_datagram))
-		return REJECT_TOO_LONG;
-	if (!out.forward) {
-		double now = s->type == METER_AGE && s->v.d == 0 ? clock_realtime() : 0;
-		enum reject_reason r = agg_table_record(w->open, &w->ages, s, now, &out);
-		if (r != REJECT_NONE)
-			return r;
-	}
-	if (dist)
-		(*(out.forward ? &w->stats->timers_unmerged : &w->stats->timers_lines_in))++;
-	else if (s->type != METER_SAMPLED)
-		w->stats->merged_lines_in++;
-	if (out.split) {
-		struct sample line = split_line(s, &out.old);
-		pt_record(w, &line);
-	}
-	if (out.forward)
-		pt_record(w, s);
+	if (r != REJECT_NONE)
+		return r;
+	admit_count(w->stats, s, &a);
+	for (size_t i = 0; i < a.nforward; i++)
+		pt_record(w, &a.forward[i]);
 	return REJECT_NONE;
 }
 
@@ -231,8 +198,7 @@ int window_open(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 	w->up = up;
 	w->pool = pool;
 	w->period_ms = cfg->window_ms;
-	w->max_datagram = cfg->max_datagram;
-	w->merge_timers = cfg->merge_timers;
+	w->policy = (struct admit_policy){ cfg->max_datagram, cfg->merge_timers };
 	agg_cursor_start(&w->cursor);
 	w->undo_cursor = w->cursor;
 	struct agg_limits lim = limits_of(cfg);
@@ -272,12 +238,12 @@ void window_reconfigure(struct window *w, const struct config *cfg)
 	w->ages.limit = cfg->age_gauge_limit;
 	/* Series merged so far stay in the table and go out at its close;
 	 * only lines from now on follow the new setting. */
-	w->merge_timers = cfg->merge_timers;
-	if (cfg->max_datagram != w->max_datagram) {
+	w->policy.merge_timers = cfg->merge_timers;
+	if (cfg->max_datagram != w->policy.max_datagram) {
 		/* Lines already packed were checked against the old size, which
 		 * the upstream still accepts for this one datagram. */
 		pt_push(w);
-		w->max_datagram = cfg->max_datagram;
+		w->policy.max_datagram = cfg->max_datagram;
 		dgram_pool_set_cap(w->pool, cfg->max_datagram);
 		dgram_free(w->pool, w->pt);
 		pt_start(w);

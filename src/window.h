@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "admit.h"
 #include "aggregate.h"
 #include "buf.h"
 #include "config.h"
@@ -48,8 +49,7 @@ struct window {
 	struct packer pt_pk;
 	uint64_t period_ms;
 	uint64_t due_ms;                /* when the timer should fire next (uv_now) */
-	size_t max_datagram;
-	bool merge_timers;
+	struct admit_policy policy;     /* max_datagram and merge_timers */
 	void (*on_close)(void *ctx);    /* after each close: status, self-metrics */
 	void *on_close_ctx;
 	bool closing_handles;
