@@ -12,7 +12,8 @@
 #include "log.h"
 
 static const char usage[] =
-	"usage: spectator-relay [--config FILE] [--check-config] [--version] [--help]\n"
+	"usage: spectator-relay [--config FILE] [--check-config | --print-config]\n"
+	"                       [--version] [--help]\n"
 	"\n"
 	"Receives SpectatorD protocol lines, merges them per window and forwards them\n"
 	"to SpectatorD. Runs in the foreground and logs to stderr.\n"
@@ -20,7 +21,10 @@ static const char usage[] =
 	"  -c, --config FILE   read FILE (default " CONFIG_DEFAULT_PATH
 	"; built-in\n"
 	"                      defaults apply when that file does not exist)\n"
-	"  -t, --check-config  validate the configuration, print it, and exit\n"
+	"  -t, --check-config  validate the configuration and exit; quiet unless it\n"
+	"                      is bad\n"
+	"  -p, --print-config  validate it, print the effective configuration (every\n"
+	"                      key, defaults filled in), and exit\n"
 	"  -V, --version       print the version and exit\n"
 	"  -h, --help          print this help and exit\n";
 
@@ -29,21 +33,25 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "print-config", no_argument, NULL, 'p' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	bool check = false;
+	bool check = false, print = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			check = true;
+			break;
+		case 'p':
+			print = true;
 			break;
 		case 'V':
 			printf("spectator-relay %s\n", RELAY_VERSION);
@@ -74,12 +82,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (check) {
+	/* The check is quiet: systemd runs it before every start and reload,
+	 * and a listing there would fill the journal. */
+	if (print) {
 		static char text[16384];
 		config_format_ini(&cfg, text, sizeof(text));
 		fputs(text, stdout);
-		return 0;
 	}
+	if (check || print)
+		return 0;
 
 	static struct daemon d;
 	int status = 1;

@@ -131,13 +131,14 @@ class NoIPv6Test(RelayTestCase):
 
 class CheckConfigTest(RelayTestCase):
     """--check-config prints FILE:LINE: key: reason and exits 1 for each kind
-    of bad file; a good file prints the effective configuration and exits 0."""
+    of bad file; a good file prints nothing and exits 0. --print-config
+    checks the same and prints the effective configuration."""
 
-    def check(self, text):
+    def check(self, text, option="--check-config"):
         path = os.path.join(self.tmp, "relay.ini")
         with open(path, "w") as f:
             f.write(text)
-        proc = subprocess.run([RELAY_BIN, "--check-config", "--config", path],
+        proc = subprocess.run([RELAY_BIN, option, "--config", path],
                               capture_output=True, text=True, timeout=20)
         return proc.returncode, proc.stdout, proc.stderr.strip(), path
 
@@ -146,12 +147,23 @@ class CheckConfigTest(RelayTestCase):
         self.assertEqual(code, 1, err)
         self.assertEqual(err, "%s:%d: %s" % (path, line, message))
 
-    def test_good_file_prints_the_effective_configuration(self):
-        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n[limits]\nmax_pending_bytes = 1MiB\n")
+    def test_good_file_passes_quietly(self):
+        # systemd runs the check before every start and reload: a listing
+        # would land in the journal each time.
+        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n")
+        self.assertEqual((code, out, err), (0, "", ""))
+
+    def test_print_config_prints_the_effective_configuration(self):
+        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n[limits]\nmax_pending_bytes = 1MiB\n",
+                                       option="--print-config")
         self.assertEqual(code, 0, err)
         self.assertIn("window = 250ms\n", out)
         self.assertIn("max_pending_bytes = 1MiB\n", out)
         self.assertIn("upstream = unix:///run/spectatord/spectatord.unix\n", out)
+        # A bad file: the same one-line error as --check-config, nothing printed.
+        code, out, err, path = self.check("[relay]\nwindow = 50ms\n", option="--print-config")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, "%s:2: window: must be between 100ms and 5s" % path)
 
     def test_unknown_key(self):
         self.assertBad("[relay]\nwindow = 1s\nwindwo = 2s\n", 3, "windwo: unknown key in [relay]")
