@@ -77,6 +77,20 @@ class ShutdownTest(RelayTestCase):
         self.assertIn("cannot bind udp://127.0.0.1:%d" % first.udp_port, proc.stderr)
         self.assertExit0(first)
 
+    def test_listen_line_gives_the_buffer_set_and_the_kernels_double(self):
+        # 64 KiB is under the default net.core.rmem_max, so that the relay
+        # gets it as root (SO_RCVBUFFORCE) and as anyone else (SO_RCVBUF).
+        up = self.fake("unix")
+        relay = self.relay(up, config={"sockets": {"receive_buffer": "64KiB"}})
+        stats = relay.admin("stats")
+        self.assertEqual([l["receive_buffer"] for l in stats["listeners"]], [131072, 131072])
+        for url in ("udp://127.0.0.1:%d" % relay.udp_port, "unix://" + relay.unix_path):
+            self.assertIn("event=listen listener=%s source=bound receive_buffer=65536 "
+                          "kernel_rcvbuf=131072 note=\"the kernel reports SO_RCVBUF doubled, "
+                          "for its bookkeeping\"\n" % url, relay.log())
+        self.assertNotIn("receive_buffer_capped", relay.log())
+        self.assertExit0(relay)
+
 
 # Runs inside a network and mount namespace of its own: loopback up, IPv6
 # off, a private /run; starts the relay with built-in listen addresses and
