@@ -10,7 +10,7 @@ CMAKE     ?= cmake
 CTEST     ?= ctest
 CPACK     ?= cpack
 
-.PHONY: all deps build run test test-plain test-san fuzz bench bench-e2e install deb clean
+.PHONY: all deps build run test test-plain test-san test-systemd fuzz bench bench-e2e install deb clean
 
 all: build
 
@@ -39,6 +39,17 @@ test-san: deps
 	@$(CMAKE) --build $(SAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(CTEST) --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
+
+# The Debian package under a real systemd: tests/systemd/boot_test.py boots
+# a Debian 12 root (built once with debootstrap and kept in
+# /var/cache/spectator-relay-test) in systemd-nspawn, installs the package
+# that `make deb` built, and checks it as a user would. Root only; a few
+# minutes. docs/operations.md says more.
+SYSTEMD_TEST_DEPS := debootstrap systemd-container
+
+test-systemd: deb
+	@.ci/install-deps $(SYSTEMD_TEST_DEPS)
+	python3 tests/systemd/boot_test.py --build $(BUILD)
 
 # The libFuzzer target of tests/fuzz/ for FUZZ_SECONDS, with clang, in its own
 # build directory. It starts from seeds made from the vectors, the kept

@@ -87,13 +87,19 @@ static int open_one(struct listeners *ls, const struct config *cfg, const struct
 	if (!url_is_loopback(u))
 		log_warn("event=listen_not_loopback listener=%s reason=\"reachable from other hosts\"",
 			 u->text);
-	log_info("event=listen listener=%s source=%s receive_buffer=%zu", u->text,
-		 adopted ? "systemd" : "bound", l->st.receive_buffer);
-	/* The kernel reports twice what was asked for. */
-	if (l->st.receive_buffer < cfg->receive_buffer)
+	/* SO_RCVBUF reads back twice the size that was set: the kernel doubles
+	 * it to cover its own bookkeeping (socket(7)). receive_buffer is the
+	 * size set, in the units of [sockets] receive_buffer and of the socket
+	 * unit's ReceiveBuffer=; kernel_rcvbuf is what the kernel reports, as
+	 * the stats show it. */
+	size_t set = l->st.receive_buffer / 2;
+	log_info("event=listen listener=%s source=%s receive_buffer=%zu kernel_rcvbuf=%zu "
+		 "note=\"the kernel reports SO_RCVBUF doubled, for its bookkeeping\"",
+		 u->text, adopted ? "systemd" : "bound", set, l->st.receive_buffer);
+	if (set < cfg->receive_buffer)
 		log_warn("event=receive_buffer_capped listener=%s wanted=%llu granted=%zu "
 			 "hint=\"raise net.core.rmem_max or grant CAP_NET_ADMIN\"",
-			 u->text, (unsigned long long)cfg->receive_buffer * 2, l->st.receive_buffer);
+			 u->text, (unsigned long long)cfg->receive_buffer, set);
 	return 0;
 }
 

@@ -14,7 +14,8 @@
 #include "replay.h"
 
 static const char usage[] =
-	"usage: spectator-relay [--config FILE] [--check-config] [--version] [--help]\n"
+	"usage: spectator-relay [--config FILE] [--check-config | --print-config]\n"
+	"                       [--version] [--help]\n"
 	"       spectator-relay [--config FILE] --replay FILE\n"
 	"\n"
 	"Receives SpectatorD protocol lines, merges them per window and forwards them\n"
@@ -23,7 +24,10 @@ static const char usage[] =
 	"  -c, --config FILE   read FILE (default " CONFIG_DEFAULT_PATH
 	"; built-in\n"
 	"                      defaults apply when that file does not exist)\n"
-	"  -t, --check-config  validate the configuration, print it, and exit\n"
+	"  -t, --check-config  validate the configuration and exit; quiet unless it\n"
+	"                      is bad\n"
+	"  -p, --print-config  validate it, print the effective configuration (every\n"
+	"                      key, defaults filled in), and exit\n"
 	"  -r, --replay FILE   run the protocol lines of FILE (- for standard input)\n"
 	"                      through the relay's parser, window and encoder as one\n"
 	"                      window, print the lines it would forward, count the\n"
@@ -71,22 +75,26 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "print-config", no_argument, NULL, 'p' },
 		{ "replay", required_argument, NULL, 'r' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *replay = NULL;
-	bool check = false;
+	bool check = false, print = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:tr:Vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tpr:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			check = true;
+			break;
+		case 'p':
+			print = true;
 			break;
 		case 'r':
 			replay = optarg;
@@ -120,15 +128,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (check) {
+	/* The check is quiet: systemd runs it before every start and reload,
+	 * and a listing there would fill the journal. */
+	if (print) {
 		struct jbuf text;
 		jbuf_init(&text);
 		config_format_ini(&cfg, &text);
 		if (text.buf)
 			fputs(text.buf, stdout);
 		jbuf_deinit(&text);
-		return text.failed ? 1 : 0;
+		if (text.failed)
+			return 1;
 	}
+	if (check || print)
+		return 0;
 
 	if (replay)
 		return run_replay(&cfg, replay);

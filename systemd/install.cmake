@@ -113,12 +113,16 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # dpkg-shlibdeps (dpkg-dev, and `file` for CPack) works out Depends: from the
-# libraries the binaries link: libc6, libuv1, libinih1, libxxhash0,
-# libsystemd0.
+# libraries the binaries link: libc6, libuv1, libinih1, libsystemd0. (xxHash
+# is compiled in from its header, XXH_INLINE_ALL: no libxxhash0.) CPack adds
+# them to the one dependency it cannot see: adduser, which postinst runs to
+# create the relay's system user.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS adduser)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # conffiles keeps an edited relay.ini across upgrades (dpkg asks before
-# replacing it) and removes it only on purge; the scripts reload systemd and
-# stop, restart or disable the units. Each says why in its header.
+# replacing it) and removes it only on purge; the scripts create the system
+# user, reload systemd and stop, restart or disable the units. Each says why
+# in its header.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/systemd/deb/conffiles
     ${PROJECT_SOURCE_DIR}/systemd/deb/postinst

@@ -42,45 +42,8 @@ def connect(path, timeout=30):
     return s
 
 
-class Hog(threading.Thread):
-    """Holds count idle admin connections, opening a new one for each the
-    relay closes, until stopped."""
-
-    def __init__(self, path, count):
-        super().__init__(daemon=True)
-        self.path, self.count = path, count
-        self.held = []
-        self.stop = threading.Event()
-        self.holding = threading.Event()
-
-    def top_up(self):
-        alive = []
-        for s in self.held:
-            try:
-                s.setblocking(False)
-                s.recv(1 << 16)
-                s.close()  # the relay wrote to it, then closed it
-            except BlockingIOError:
-                alive.append(s)
-            except OSError:
-                s.close()
-        self.held = alive
-        while len(self.held) < self.count:
-            self.held.append(connect(self.path))
-
-    def run(self):
-        deadline = time.monotonic() + 120 * SLOW
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                self.top_up()
-                self.holding.set()
-                self.stop.wait(0.005)
-        finally:
-            for s in self.held:
-                s.close()
-
-
-# Hog, as a process of its own, so that it can run as another user:
+# A hog of admin slots, as a process of its own, so that it can run as
+# another user:
 #     python3 -c HOG PATH COUNT SECONDS
 # prints "holding" once it holds COUNT connections, and keeps them topped up
 # until SECONDS have passed or it is killed.
@@ -140,8 +103,8 @@ def raise_fd_limit(want):
     return min(want, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
 
 
-def ctl(relay, *args, user=None, extra_groups=None):
-    return subprocess.run([RELAYCTL_BIN, "--socket", relay.admin_path] + list(args),
+def ctl(relay, *args, user=None, extra_groups=None, binary=RELAYCTL_BIN):
+    return subprocess.run([binary, "--socket", relay.admin_path] + list(args),
                           capture_output=True, text=True, timeout=30, user=user,
                           extra_groups=extra_groups)
 
@@ -417,14 +380,20 @@ class AdminTest(RelayTestCase):
         self.assertEqual(os.stat(relay.admin_path).st_gid, group.gr_gid)
         nobody = 65534
         os.chmod(self.tmp, 0o755)
-        out = ctl(relay, "flush", user=nobody, extra_groups=[])
+        # nobody runs a copy in the test's own directory: the build directory
+        # may be below one it cannot enter (a checkout in /root, say).
+        binary = os.path.join(self.tmp, "spectator-relayctl")
+        shutil.copy(RELAYCTL_BIN, binary)
+        as_nobody = dict(user=nobody, extra_groups=[], binary=binary)
+        out = ctl(relay, "flush", **as_nobody)
         self.assertEqual(out.returncode, 1)
         self.assertIn("flush changes the relay: it needs root", out.stderr)
         for cmd in ("reload", "forget-age-gauges"):
-            self.assertEqual(ctl(relay, cmd, user=nobody, extra_groups=[]).returncode, 1)
-        out = ctl(relay, "stats", user=nobody, extra_groups=[])  # read-only: open
+            self.assertEqual(ctl(relay, cmd, **as_nobody).returncode, 1)
+        out = ctl(relay, "stats", **as_nobody)  # read-only: open
         self.assertEqual(out.returncode, 0, out.stderr)
-        out = ctl(relay, "flush", user=nobody, extra_groups=[group.gr_gid])  # in [admin] group
+        out = ctl(relay, "flush", user=nobody, extra_groups=[group.gr_gid],  # in [admin] group
+                  binary=binary)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(ctl(relay, "flush").returncode, 0)  # root
         self.assertExit0(relay)

@@ -77,6 +77,20 @@ class ShutdownTest(RelayTestCase):
         self.assertIn("cannot bind udp://127.0.0.1:%d" % first.udp_port, proc.stderr)
         self.assertExit0(first)
 
+    def test_listen_line_gives_the_buffer_set_and_the_kernels_double(self):
+        # 64 KiB is under the default net.core.rmem_max, so that the relay
+        # gets it as root (SO_RCVBUFFORCE) and as anyone else (SO_RCVBUF).
+        up = self.fake("unix")
+        relay = self.relay(up, config={"sockets": {"receive_buffer": "64KiB"}})
+        stats = relay.admin("stats")
+        self.assertEqual([l["receive_buffer"] for l in stats["listeners"]], [131072, 131072])
+        for url in ("udp://127.0.0.1:%d" % relay.udp_port, "unix://" + relay.unix_path):
+            self.assertIn("event=listen listener=%s source=bound receive_buffer=65536 "
+                          "kernel_rcvbuf=131072 note=\"the kernel reports SO_RCVBUF doubled, "
+                          "for its bookkeeping\"\n" % url, relay.log())
+        self.assertNotIn("receive_buffer_capped", relay.log())
+        self.assertExit0(relay)
+
 
 # Runs inside a network and mount namespace of its own: loopback up, IPv6
 # off, a private /run; starts the relay with built-in listen addresses and
@@ -131,13 +145,14 @@ class NoIPv6Test(RelayTestCase):
 
 class CheckConfigTest(RelayTestCase):
     """--check-config prints FILE:LINE: key: reason and exits 1 for each kind
-    of bad file; a good file prints the effective configuration and exits 0."""
+    of bad file; a good file prints nothing and exits 0. --print-config
+    checks the same and prints the effective configuration."""
 
-    def check(self, text):
+    def check(self, text, option="--check-config"):
         path = os.path.join(self.tmp, "relay.ini")
         with open(path, "wb") as f:
             f.write(text.encode())
-        proc = subprocess.run([RELAY_BIN, "--check-config", "--config", path],
+        proc = subprocess.run([RELAY_BIN, option, "--config", path],
                               capture_output=True, text=True, timeout=20)
         return proc.returncode, proc.stdout, proc.stderr.strip(), path
 
@@ -146,12 +161,23 @@ class CheckConfigTest(RelayTestCase):
         self.assertEqual(code, 1, err)
         self.assertEqual(err, "%s:%d: %s" % (path, line, message))
 
-    def test_good_file_prints_the_effective_configuration(self):
-        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n[limits]\nmax_pending_bytes = 1MiB\n")
+    def test_good_file_passes_quietly(self):
+        # systemd runs the check before every start and reload: a listing
+        # would land in the journal each time.
+        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n")
+        self.assertEqual((code, out, err), (0, "", ""))
+
+    def test_print_config_prints_the_effective_configuration(self):
+        code, out, err, _ = self.check("[relay]\nwindow = 250ms\n[limits]\nmax_pending_bytes = 1MiB\n",
+                                       option="--print-config")
         self.assertEqual(code, 0, err)
         self.assertIn("window = 250ms\n", out)
         self.assertIn("max_pending_bytes = 1MiB\n", out)
         self.assertIn("upstream = unix:///run/spectatord/spectatord.unix\n", out)
+        # A bad file: the same one-line error as --check-config, nothing printed.
+        code, out, err, path = self.check("[relay]\nwindow = 50ms\n", option="--print-config")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, "%s:2: window: must be between 100ms and 5s" % path)
 
     def test_unknown_key(self):
         self.assertBad("[relay]\nwindow = 1s\nwindwo = 2s\n", 3, "windwo: unknown key in [relay]")
@@ -214,7 +240,8 @@ class CheckConfigTest(RelayTestCase):
                        "unix_group: unknown group no-such-group-here")
         self.assertBad("[admin]\ngroup = no-such-group-here\n", 2,
                        "group: unknown group no-such-group-here")
-        code, out, err, _ = self.check("[sockets]\nunix_group = daemon\n[admin]\ngroup = daemon\n")
+        code, out, err, _ = self.check("[sockets]\nunix_group = daemon\n[admin]\ngroup = daemon\n",
+                                       option="--print-config")
         self.assertEqual(code, 0, err)
         self.assertIn("unix_group = daemon\n", out)
 

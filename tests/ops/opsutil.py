@@ -161,8 +161,8 @@ def listen_to_unit_addresses(listen):
 
 
 def effective_config(config_path):
-    """`spectator-relay --check-config` of a file, as {(section, key): value}."""
-    out = run([RELAY_BIN, "--check-config", "--config", config_path]).stdout
+    """`spectator-relay --print-config` of a file, as {(section, key): value}."""
+    out = run([RELAY_BIN, "--print-config", "--config", config_path]).stdout
     cfg, section = {}, None
     for line in out.splitlines():
         line = line.strip()

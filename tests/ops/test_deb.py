@@ -8,12 +8,17 @@ configuration as a conffile, and maintainer scripts that parse.
 
 As root, the package is also installed with `dpkg -i`, checked in place
 (the files, the binary, the configuration, systemd-analyze on the installed
-units), and purged, leaving the machine as it was. That part is skipped when
+units, the system user it creates), and purged, leaving the machine as it
+was but for that user, which the package keeps as Debian packages do; the
+test then removes it if it was not there before. That part is skipped when
 not root, when a spectator-relay package is already installed (it is not
-ours to replace), or with RELAY_TEST_NO_DPKG=1.
+ours to replace), or with RELAY_TEST_NO_DPKG=1. What needs a running
+systemd is in tests/systemd (make test-systemd).
 """
 
+import grp
 import os
+import pwd
 import re
 import shutil
 import tempfile
@@ -23,6 +28,7 @@ from opsutil import (BUILD_DIR, CONFIG, CPACK, INSTALLED_FILES, RELAYCTL_BUILT, 
                      SERVICE, SOCKET, SOURCE_DIR, Staged, Unit, run, tool)
 
 PACKAGE = "spectator-relay"
+USER = "spectator-relay"  # User= and Group= of the service; postinst creates both
 
 
 def doc_paths():
@@ -34,6 +40,25 @@ def doc_paths():
     assert section, "docs/operations.md has no 'What is installed where' section"
     table = re.search(r"^\|.*?(?=\n\n)", section.group(1), flags=re.M | re.S).group(0)
     return {p.lstrip("/") for p in re.findall(r"^\| `(/[^`]+)`", table, flags=re.M)}
+
+
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def remove_user(name):
+    """Undoes what the package's postinst did on a machine that had no such
+    user: the test's cleanup, not the package's (which keeps it)."""
+    run(["userdel", name], check=False)
+    try:
+        grp.getgrnam(name)
+        run(["groupdel", name], check=False)
+    except KeyError:
+        pass
 
 
 def installed_status(name):
@@ -118,6 +143,9 @@ class DebTest(unittest.TestCase):
         depends = {d.strip().split()[0] for d in self.field("Depends").split(",")}
         for lib in ("libc6", "libuv1", "libinih1", "libsystemd0"):
             self.assertIn(lib, depends)
+        # postinst runs adduser; xxHash is compiled in, so no libxxhash0.
+        self.assertIn("adduser", depends)
+        self.assertNotIn("libxxhash0", depends)
         # Every NEEDED library's package, whatever else gets linked later.
         for rel in self.contents:
             if not re.match(r"usr/s?bin/", rel):
@@ -157,9 +185,23 @@ class DebTest(unittest.TestCase):
                                              "deinstall ok config-files"):
             self.skipTest("a %s package is already installed; not replacing it" % PACKAGE)
         dpkg = tool("dpkg")
+        user_before = user_exists(USER)
         try:
             run([dpkg, "-i", self.deb])
             self.assertEqual(installed_status(PACKAGE), "install ok installed")
+            # The service's user: a system account of its own group, no login.
+            pw = pwd.getpwnam(USER)
+            self.assertLess(pw.pw_uid, 1000)
+            self.assertEqual(grp.getgrgid(pw.pw_gid).gr_name, USER)
+            self.assertEqual(pw.pw_dir, "/nonexistent")
+            self.assertFalse(os.path.exists(pw.pw_dir))
+            self.assertEqual(pw.pw_shell, "/usr/sbin/nologin")
+            service = Unit.read("/" + SERVICE)
+            self.assertEqual((service.value("Service", "User"), service.value("Service", "Group")),
+                             (USER, USER))
+            # A second configure (a reinstall) keeps the same user.
+            run([dpkg, "-i", self.deb])
+            self.assertEqual(pwd.getpwnam(USER).pw_uid, pw.pw_uid)
             listed = set(run([dpkg, "-L", PACKAGE]).stdout.split())
             for rel in self.contents:
                 self.assertIn("/" + rel, listed)
@@ -175,11 +217,15 @@ class DebTest(unittest.TestCase):
             self.assertTrue(run(["man", "-w", "8", "spectator-relay"]).stdout.strip())
         finally:
             run([dpkg, "--purge", PACKAGE], check=False)
+            purged_user_kept = user_exists(USER)
+            if not user_before:
+                remove_user(USER)
         self.assertIn(installed_status(PACKAGE), ("", "unknown ok not-installed"))
         for rel in self.contents:
             self.assertFalse(os.path.exists("/" + rel), rel)
         self.assertFalse(os.path.exists("/etc/spectator-relay"))
         self.assertFalse(os.path.exists("/usr/share/doc/spectator-relay"))
+        self.assertTrue(purged_user_kept, "the purge removed the system user")
 
 
 if __name__ == "__main__":
