@@ -62,7 +62,7 @@ const struct config_option config_options[] = {
 
 	{ "admin", "socket", CONF_PATH, OFF(admin_socket), "/run/spectator-relay/admin.sock", 0, 0,
 	  false, "absolute path of the admin unix stream socket; empty disables it" },
-	{ "admin", "mode", CONF_MODE, OFF(admin_mode), "0660", 0, 0777, false,
+	{ "admin", "mode", CONF_MODE, OFF(admin_mode), "0666", 0, 0777, false,
 	  "file mode of the admin socket" },
 	{ "admin", "group", CONF_GROUP, OFF(admin_group), "", 0, 0, false,
 	  "group that may run mutating admin commands (flush, reload, forget-*), and owns the socket" },

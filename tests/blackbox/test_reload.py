@@ -158,7 +158,7 @@ class ReloadTest(RelayTestCase):
         rewrite(relay, admin={"mode": "0600"})
         reply = relay.admin("reload")
         self.assertIn("changed: nothing; restart required for: admin.mode", reply["message"])
-        self.assertEqual(relay.admin("config")["admin"]["mode"], "0660")
+        self.assertEqual(relay.admin("config")["admin"]["mode"], "0666")
         self.assertExit0(relay)
 
     def test_upstream_changes_on_reload(self):
