@@ -26,7 +26,15 @@ struct conn {
 	bool answered;
 	int open;                  /* handles still to close */
 	struct jbuf out;
+	/* A stream (tap): the subscriber's number, or -1; events are moved
+	 * from its ring to buf and written, one write at a time. */
+	int tap;
+	char *buf;                 /* owned: ADMIN_STREAM_CHUNK bytes */
+	bool writing;
 };
+
+/* Room for the longest event line (a 65536-byte line and its words). */
+#define ADMIN_STREAM_CHUNK (128u << 10)
 
 /* ------------------------------------------------------------------------
  * Commands
@@ -36,12 +44,16 @@ struct conn {
  * ------------------------------------------------------------------------ */
 
 typedef void (*command_fn)(struct admin *a, const char *arg, struct jbuf *out);
+/* A command that streams: it writes its first line to out and returns 0 to
+ * keep the connection open, or writes an error and returns -errno. */
+typedef int (*stream_fn)(struct conn *c, const char *arg, struct jbuf *out);
 
 struct command {
 	const char *name;
 	const char *arg;           /* NULL, or the argument's name */
-	bool mutating;
+	const char *privileged;    /* NULL: open to all; else why it is not */
 	command_fn run;
+	stream_fn stream;          /* instead of run */
 	const char *help;
 };
 
@@ -55,21 +67,34 @@ static void cmd_forget_age_gauges(struct admin *a, const char *arg, struct jbuf 
 static void cmd_senders(struct admin *a, const char *arg, struct jbuf *out);
 static void cmd_rejects(struct admin *a, const char *arg, struct jbuf *out);
 static void cmd_reload(struct admin *a, const char *arg, struct jbuf *out);
+static int cmd_tap(struct conn *c, const char *arg, struct jbuf *out);
+static void cmd_top(struct admin *a, const char *arg, struct jbuf *out);
+
+#define CHANGES "changes the relay"
+#define SHOWS "shows every line the relay sees"
 
 static const struct command commands[] = {
-	{ "help", NULL, false, cmd_help, "lists the commands" },
-	{ "stats", NULL, false, cmd_stats, "the statistics (docs/admin.md explains every one)" },
-	{ "config", NULL, false, cmd_config, "the effective configuration" },
-	{ "flush", NULL, true, cmd_flush,
+	{ "help", NULL, NULL, cmd_help, NULL, "lists the commands" },
+	{ "stats", NULL, NULL, cmd_stats, NULL, "the statistics (docs/admin.md explains every one)" },
+	{ "config", NULL, NULL, cmd_config, NULL, "the effective configuration" },
+	{ "flush", NULL, CHANGES, cmd_flush, NULL,
 	  "closes the open window now; replies once its datagrams are handed to the upstream" },
-	{ "age-gauges", NULL, false, cmd_age_gauges, "the tracked age gauge ids and the limit" },
-	{ "forget-age-gauge", "ID", true, cmd_forget_age_gauge,
+	{ "age-gauges", NULL, NULL, cmd_age_gauges, NULL, "the tracked age gauge ids and the limit" },
+	{ "forget-age-gauge", "ID", CHANGES, cmd_forget_age_gauge, NULL,
 	  "frees the slot of one age gauge id (name,key=value,...)" },
-	{ "forget-age-gauges", NULL, true, cmd_forget_age_gauges, "frees every age gauge slot" },
-	{ "senders", NULL, false, cmd_senders, "the top senders by lines and by rejects" },
-	{ "rejects", NULL, false, cmd_rejects,
+	{ "forget-age-gauges", NULL, CHANGES, cmd_forget_age_gauges, NULL,
+	  "frees every age gauge slot" },
+	{ "senders", NULL, NULL, cmd_senders, NULL, "the top senders by lines and by rejects" },
+	{ "top", "[N]", NULL, cmd_top, NULL,
+	  "the N (default 20) heaviest ids by lines received over the last window and the "
+	  "open one, heaviest first" },
+	{ "rejects", NULL, NULL, cmd_rejects, NULL,
 	  "the last 100 refused lines: text (first 200 bytes), reason, sender, time" },
-	{ "reload", NULL, true, cmd_reload, "re-reads the configuration file, as SIGHUP does" },
+	{ "reload", NULL, CHANGES, cmd_reload, NULL,
+	  "re-reads the configuration file, as SIGHUP does" },
+	{ "tap", "[SECONDS] [PREFIX]", SHOWS, NULL, cmd_tap,
+	  "streams the lines in, refused and out for ids starting with PREFIX, one event per "
+	  "line, for SECONDS (0 or none: until the client closes)" },
 };
 
 static void reply_error(struct jbuf *out, const char *msg)
@@ -90,7 +115,7 @@ static void cmd_help(struct admin *a, const char *arg, struct jbuf *out)
 		snprintf(usage, sizeof(usage), "%s%s%s", c->name, c->arg ? " " : "", c->arg ? c->arg : "");
 		jbuf_printf(out, "%s{\"command\": \"%s\", \"usage\": ", i ? ", " : "", c->name);
 		jbuf_cstring(out, usage);
-		jbuf_printf(out, ", \"privileged\": %s, \"help\": ", c->mutating ? "true" : "false");
+		jbuf_printf(out, ", \"privileged\": %s, \"help\": ", c->privileged ? "true" : "false");
 		jbuf_cstring(out, c->help);
 		jbuf_printf(out, "}");
 	}
@@ -311,6 +336,36 @@ static void cmd_rejects(struct admin *a, const char *arg, struct jbuf *out)
 	jbuf_printf(out, "]}");
 }
 
+static void cmd_top(struct admin *a, const char *arg, struct jbuf *out)
+{
+	static struct top_entry top[TOP_MAX];
+	struct snapshot s;
+	unsigned long n = 20;
+
+	if (arg) {
+		char *end;
+		n = strtoul(arg, &end, 10);
+		if (*end || arg[0] < '0' || arg[0] > '9' || n == 0 || n > TOP_MAX) {
+			reply_error(out, "usage: top [N], N from 1 to 1000");
+			return;
+		}
+	}
+	a->ops.snapshot(a->ops.ctx, &s);
+	size_t k = top_collect(s.windows, s.sketches, top, n);
+	double secs = s.windows_span_ms ? (double)s.windows_span_ms / 1000.0 : 1.0;
+	jbuf_printf(out, "[");
+	for (size_t i = 0; i < k; i++) {
+		jbuf_printf(out, "%s{\"id\": ", i ? ", " : "");
+		jbuf_string(out, top[i].id, top[i].len);
+		jbuf_printf(out,
+			    ", \"type\": \"%c\", \"lines\": %llu, \"lines_per_second\": %.1f, "
+			    "\"merges\": %s}",
+			    top[i].kind, (unsigned long long)top[i].lines, (double)top[i].lines / secs,
+			    top[i].merged ? "true" : "false");
+	}
+	jbuf_printf(out, "]");
+}
+
 static void cmd_reload(struct admin *a, const char *arg, struct jbuf *out)
 {
 	char msg[1024];
@@ -325,8 +380,9 @@ static void cmd_reload(struct admin *a, const char *arg, struct jbuf *out)
 	jbuf_printf(out, "}");
 }
 
-/* Runs one request line; the reply goes to out. */
-static void run(struct admin *a, const char *request, bool privileged, struct jbuf *out)
+/* Runs one request line for connection c; the reply goes to out. Returns
+ * true when the command streams, and the connection stays open. */
+static bool run(struct conn *conn, const char *request, struct jbuf *out)
 {
 	char name[64];
 	size_t n = strcspn(request, " \t");
@@ -336,7 +392,7 @@ static void run(struct admin *a, const char *request, bool privileged, struct jb
 		arg++;
 	if (n == 0 || n >= sizeof(name)) {
 		reply_error(out, "empty or unknown command; try help");
-		return;
+		return false;
 	}
 	memcpy(name, request, n);
 	name[n] = '\0';
@@ -348,23 +404,26 @@ static void run(struct admin *a, const char *request, bool privileged, struct jb
 			char msg[128];
 			snprintf(msg, sizeof(msg), "%s takes no argument", c->name);
 			reply_error(out, msg);
-			return;
+			return false;
 		}
-		if (c->mutating && !privileged) {
+		if (c->privileged && !conn->privileged) {
 			char msg[160];
 			snprintf(msg, sizeof(msg),
-				 "%s changes the relay: it needs root, the relay's own user, or "
-				 "membership in [admin] group",
-				 c->name);
+				 "%s %s: it needs root, the relay's own user, or membership in "
+				 "[admin] group",
+				 c->name, c->privileged);
 			reply_error(out, msg);
-			return;
+			return false;
 		}
-		c->run(a, *arg ? arg : NULL, out);
-		return;
+		if (c->stream)
+			return c->stream(conn, *arg ? arg : NULL, out) == 0;
+		c->run(conn->a, *arg ? arg : NULL, out);
+		return false;
 	}
 	char msg[128];
 	snprintf(msg, sizeof(msg), "unknown command '%s'; try help", name);
 	reply_error(out, msg);
+	return false;
 }
 
 /* ------------------------------------------------------------------------
@@ -408,12 +467,16 @@ static void conn_handle_closed_cb(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	jbuf_deinit(&c->out);
+	free(c->buf);
 	free(c);
 	if (closes_done(&a->closes) && a->closed_cb)
 		a->closed_cb(a);
 }
 
 static void idle_cb(uv_timer_t *t);
+static void stream_begin(struct conn *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* The slot is free at once (the descriptor closes now); the memory goes in
  * conn_handle_closed_cb(). */
@@ -422,6 +485,10 @@ static void conn_close(struct conn *c)
 	if (uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
 	c->a->nconns--;
+	if (c->tap >= 0) {
+		tap_unsubscribe(c->a->tap, c->tap);
+		c->tap = -1;
+	}
 	uv_close((uv_handle_t *)&c->pipe, conn_handle_closed_cb);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed_cb);
 }
@@ -476,16 +543,20 @@ static void answer(struct conn *c)
 			      c->req[c->len - 1] == ' '))
 		c->len--;
 	c->req[c->len] = '\0';
+	bool streams = false;
 	if (strlen(c->req) != c->len)
 		reply_error(&c->out, "the request holds a NUL byte");
 	else
-		run(c->a, c->req, c->privileged, &c->out);
+		streams = run(c, c->req, &c->out);
 	jbuf_printf(&c->out, "\n");
 	if (c->out.failed) {
 		conn_close(c);
 		return;
 	}
-	send_reply(c);
+	if (streams)
+		stream_begin(c);
+	else
+		send_reply(c);
 }
 
 /* Takes in nread more bytes of the request, already in c->req, or the end
@@ -525,8 +596,18 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
+	struct conn *c = s->data;
+
 	(void)buf;
-	conn_got(s->data, nread);
+	/* A stream's client says nothing more; its leaving ends the stream. */
+	if (c->tap >= 0) {
+		if (nread < 0)
+			conn_close(c);
+		else
+			c->len = 0;
+		return;
+	}
+	conn_got(c, nread);
 }
 
 /* Reads what the client has sent so far, without waiting: at accept, where
@@ -612,6 +693,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	if (!(c = calloc(1, sizeof(*c))))
 		return;
 	c->a = a;
+	c->tap = -1;
 	uv_pipe_init(server->loop, &c->pipe, 0);
 	uv_timer_init(server->loop, &c->timer);
 	c->pipe.data = c->timer.data = c;
@@ -637,8 +719,119 @@ static void connection_cb(uv_stream_t *server, int status)
 }
 
 /* ------------------------------------------------------------------------
+ * Streams: tap
+ *
+ * A stream's connection holds a tap subscriber (tap.h). Once per loop
+ * iteration, while any stream is open, what each subscriber's ring holds
+ * goes out in one write, and the next write waits for that one to end: a
+ * slow client holds one chunk here and its ring there, never more.
+ * ------------------------------------------------------------------------ */
+
+static void stream_write_cb(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	c->writing = false;
+	if (status != 0)
+		conn_close(c);
+}
+
+static void stream_write(struct conn *c, char *buf, size_t len)
+{
+	uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+
+	c->wr.data = c;
+	c->writing = true;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, stream_write_cb) != 0) {
+		c->writing = false;
+		conn_close(c);
+	}
+}
+
+static void pump_cb(uv_check_t *h)
+{
+	struct admin *a = h->data;
+	bool streams = false;
+
+	for (struct conn *c = a->conns; c; c = c->next) {
+		if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe))
+			continue;
+		streams = true;
+		if (c->writing || !tap_pending(a->tap, c->tap))
+			continue;
+		size_t n = tap_take(a->tap, c->tap, c->buf, ADMIN_STREAM_CHUNK);
+		if (n)
+			stream_write(c, c->buf, n);
+	}
+	if (!streams)
+		uv_check_stop(h);
+}
+
+/* The command's first line is in c->out: send it, then keep the connection
+ * until the client leaves, the deadline (c->timer, set by the command)
+ * passes, or the relay stops. */
+static void stream_begin(struct conn *c)
+{
+	stream_write(c, c->out.buf, c->out.len);
+	if (c->tap < 0)
+		return; /* closed meanwhile */
+	c->len = 0;
+	if (uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (!uv_is_active((uv_handle_t *)&c->a->pump))
+		uv_check_start(&c->a->pump, pump_cb);
+}
+
+/* tap [SECONDS] [PREFIX] */
+static int cmd_tap(struct conn *c, const char *arg, struct jbuf *out)
+{
+	const char *prefix = arg ? arg : "";
+	unsigned long long seconds = 0;
+
+	if (arg && arg[0] >= '0' && arg[0] <= '9') {
+		char *end;
+		errno = 0;
+		seconds = strtoull(arg, &end, 10);
+		if (*end == '\0' || *end == ' ' || *end == '\t') {
+			if (errno != 0 || seconds > 86400ull * 366) {
+				reply_error(out, "SECONDS: at most a year (0: until the client closes)");
+				return -EINVAL;
+			}
+			for (prefix = end; *prefix == ' ' || *prefix == '\t'; prefix++)
+				;
+		} else {
+			seconds = 0; /* a prefix that starts with a digit */
+		}
+	}
+	if (strpbrk(prefix, " \t")) {
+		reply_error(out, "usage: tap [SECONDS] [PREFIX]; a prefix holds no blank");
+		return -EINVAL;
+	}
+	c->buf = malloc(ADMIN_STREAM_CHUNK);
+	int id = c->buf ? tap_subscribe(c->a->tap, prefix, strlen(prefix)) : -ENOMEM;
+	if (id < 0) {
+		reply_error(out, id == -EBUSY ? "too many taps at once (4)" :
+				 id == -ENAMETOOLONG ? "prefix too long" : "out of memory");
+		return id;
+	}
+	c->tap = id;
+	if (seconds)
+		uv_timer_start(&c->timer, idle_cb, seconds * 1000, 0);
+	else
+		uv_timer_stop(&c->timer);
+	jbuf_printf(out, "{\"tap\": true, \"seconds\": %llu, \"prefix\": ", seconds);
+	jbuf_cstring(out, prefix);
+	jbuf_printf(out, "}");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Life cycle
  * ------------------------------------------------------------------------ */
+
+static void server_closed_cb(uv_handle_t *h);
 
 /* A socket file nobody accepts on is stale. */
 static int clear_path(const char *path, char *err, size_t errlen)
@@ -673,13 +866,14 @@ static int clear_path(const char *path, char *err, size_t errlen)
 }
 
 int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
-		const struct admin_ops *ops, char *err, size_t errlen)
+		const struct admin_ops *ops, struct tap *tap, char *err, size_t errlen)
 {
 	const char *path = cfg->admin_socket;
 	int r;
 
 	memset(a, 0, sizeof(*a));
 	a->ops = *ops;
+	a->tap = tap;
 	snprintf(a->path, sizeof(a->path), "%s", path);
 	if (cfg->admin_group.name[0]) {
 		a->have_group = true;
@@ -703,6 +897,12 @@ int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
 	if (r != 0)
 		return errmsg(err, errlen, r, "cannot listen on %s: %s", path, uv_strerror(r));
 	a->server.data = a;
+	closes_add(&a->closes, 1);
+	if ((r = uv_check_init(loop, &a->pump)) != 0) {
+		uv_close((uv_handle_t *)&a->server, server_closed_cb);
+		return errmsg(err, errlen, r, "cannot listen on %s: %s", path, uv_strerror(r));
+	}
+	a->pump.data = a;
 	closes_add(&a->closes, 1);
 	r = uv_pipe_bind(&a->server, path);
 	if (r == 0)
@@ -737,6 +937,7 @@ void admin_close(struct admin *a, void (*cb)(struct admin *a))
 		conn_close(c);
 	if (!uv_is_closing((uv_handle_t *)&a->server)) {
 		uv_close((uv_handle_t *)&a->server, server_closed_cb);
+		uv_close((uv_handle_t *)&a->pump, server_closed_cb);
 		unlink(a->path);
 	}
 }

@@ -3,7 +3,8 @@
  *
  *     echo stats | socat - UNIX-CONNECT:/run/spectator-relay/admin.sock | jq
  *
- * works in scripts. Commands live in one table (admin.c) with their usage;
+ * works in scripts; `tap` alone streams, until the client leaves. Commands
+ * live in one table (admin.c) with their usage;
  * `help` is generated from it. Admin knows the rest of the relay only
  * through what its owner hands it: a snapshot to read (snapshot.h) and a
  * table of operations for the commands that act. Read-only commands are open to whoever can
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "json.h"
 #include "snapshot.h"
+#include "tap.h"
 
 #define ADMIN_IDLE_MS 5000      /* to send a request, and to read the reply */
 #define ADMIN_MAX_REQUEST 1024
@@ -65,6 +67,8 @@ struct admin_ops {
 
 struct admin {
 	struct admin_ops ops;
+	struct tap *tap;           /* borrowed: what `tap` streams */
+	uv_check_t pump;           /* active while a stream is open */
 	uv_pipe_t server;
 	char path[108];
 	bool have_group;
@@ -77,9 +81,10 @@ struct admin {
 
 /* Binds the socket at cfg's [admin] socket (a live one there is an error, a
  * stale one is replaced), applies its mode and group, and listens. ops is
- * copied; its ctx must outlive the admin. Returns 0 or -errno with err set. */
+ * copied; its ctx, and tap, must outlive the admin. Returns 0 or -errno
+ * with err set. */
 int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
-		const struct admin_ops *ops, char *err, size_t errlen);
+		const struct admin_ops *ops, struct tap *tap, char *err, size_t errlen);
 
 /* Stops listening, closes open connections, removes the socket file; cb
  * runs when every handle is closed. The memory is the caller's. */

@@ -225,9 +225,12 @@ static enum reject_reason record_scalar(struct agg_table *t, struct agg_ages *ag
 		 * have. */
 		out->split = true;
 		out->old = *v;
+		uint64_t lines = v->lines;
 		memset(v, 0, sizeof(*v));
+		v->lines = lines;
 	}
 	merge(s->type, v, s, now);
+	v->lines++;
 	return REJECT_NONE;
 }
 

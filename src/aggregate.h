@@ -41,6 +41,7 @@ struct agg_value {
 		uint64_t u;
 	} v;
 	int64_t ttl; /* g only: seconds, 0 when no line in the window had one */
+	uint64_t lines; /* merged into it: what `top` ranks by */
 };
 
 /* A timer or distribution summary series, as docs/protocol.md 12.9 defines

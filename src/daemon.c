@@ -94,6 +94,7 @@ void daemon_snapshot(struct daemon *d, struct snapshot *s)
 	s->spectatord.last_error = resync_last_error(&d->resync);
 	s->spectatord.age_gauge_limit = d->window.ages.remote_limit;
 	s->series_active = window_series(&d->window);
+	window_top_view(&d->window, s->windows, s->sketches, &s->windows_span_ms);
 	s->ages = &d->window.ages;
 	s->senders = &d->senders;
 	s->rejects = &d->rejects;
@@ -468,6 +469,7 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	d->now_s = clock_realtime();
 	dgram_pool_init(&d->pool, cfg->max_datagram, 64);
 	senders_init(&d->senders);
+	tap_init(&d->tap);
 
 	r = upstream_open(&d->upstream, &d->loop, &cfg->upstream, cfg->max_datagram,
 			  cfg->max_pending_bytes, &d->pool, &d->stats, err, errlen);
@@ -476,13 +478,14 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 	d->started |= HAVE_UPSTREAM;
 	d->upstream.recovered = upstream_recovered;
 	d->upstream.recovered_ctx = d;
+	d->upstream.tap = &d->tap;
 	r = window_open(&d->window, &d->loop, cfg, &d->stats, &d->upstream, &d->pool);
 	if (r != 0)
 		return errmsg(err, errlen, r, "out of memory");
 	d->started |= HAVE_WINDOW;
 	d->window.on_close = window_closed_cb;
 	d->window.on_close_ctx = d;
-	if ((r = ingest_init(&d->ingest, &d->window, &d->stats)) != 0)
+	if ((r = ingest_init(&d->ingest, &d->window, &d->stats, &d->tap)) != 0)
 		return errmsg(err, errlen, r, "out of memory");
 	d->started |= HAVE_INGEST;
 	d->ingest.on_datagram = on_datagram;
@@ -518,7 +521,7 @@ int daemon_start(struct daemon *d, const struct config *cfg, const char *config_
 			.forget_age_gauge = forget_age_gauge_op,
 			.forget_age_gauges = forget_age_gauges_op,
 		};
-		r = admin_open(&d->admin, &d->loop, cfg, &ops, err, errlen);
+		r = admin_open(&d->admin, &d->loop, cfg, &ops, &d->tap, err, errlen);
 		if (r != 0)
 			return r;
 		d->started |= HAVE_ADMIN;
@@ -562,6 +565,7 @@ void daemon_cleanup(struct daemon *d)
 	}
 	if (d->started & HAVE_INGEST)
 		ingest_deinit(&d->ingest);
+	tap_deinit(&d->tap);
 	dgram_pool_deinit(&d->pool);
 	d->started = 0;
 }

@@ -52,6 +52,7 @@ struct daemon {
 	struct selfmetrics self;
 	struct resync resync;           /* the age-gauge set from SpectatorD */
 	struct losses losses;           /* which losses the journal was told of */
+	struct tap tap;                 /* what `tap` clients watch */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t tick;                /* drop counters, losses, watchdog */
 	uv_timer_t self_timer;          /* self-metrics */

@@ -5,11 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-int ingest_init(struct ingest *in, struct window *window, struct stats *stats)
+int ingest_init(struct ingest *in, struct window *window, struct stats *stats, struct tap *tap)
 {
 	memset(in, 0, sizeof(*in));
 	in->window = window;
 	in->stats = stats;
+	in->tap = tap;
 	return proto_parser_init(&in->ps);
 }
 
@@ -34,6 +35,8 @@ static void settle(struct ingest *in, struct pending *p, const struct sender_id 
 
 	if (r == REJECT_NONE)
 		r = window_record(in->window, &p->s);
+	if (tap_on(in->tap))
+		tap_line(in->tap, r == REJECT_NONE ? TAP_IN : TAP_REJECT, r, p->line, p->len);
 	if (r != REJECT_NONE) {
 		in->stats->rejected[r]++;
 		(*rejected)++;

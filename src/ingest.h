@@ -15,12 +15,14 @@
 #include "protocol.h"
 #include "senders.h"
 #include "stats.h"
+#include "tap.h"
 #include "window.h"
 
 struct ingest {
 	struct proto_parser ps;
 	struct window *window;   /* borrowed */
 	struct stats *stats;     /* borrowed */
+	struct tap *tap;         /* borrowed: told of every line while someone taps */
 	/* Optional observers (the admin's senders and rejects), called with
 	 * from and line borrowed for the call. on_reject runs for each refused
 	 * line: it must stay cheap, and format nothing. */
@@ -31,9 +33,9 @@ struct ingest {
 	void *observer;
 };
 
-/* window and stats are borrowed for the ingest's life. Returns 0 or
+/* window, stats and tap are borrowed for the ingest's life. Returns 0 or
  * -ENOMEM. */
-int ingest_init(struct ingest *in, struct window *window, struct stats *stats);
+int ingest_init(struct ingest *in, struct window *window, struct stats *stats, struct tap *tap);
 void ingest_deinit(struct ingest *in);
 
 /* Parses one datagram (buf borrowed for the call) and records every line;

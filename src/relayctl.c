@@ -36,7 +36,15 @@ static const char usage[] =
 	"  -h, --help          print this help\n"
 	"\n"
 	"Commands: help, stats, config, flush, age-gauges, forget-age-gauge ID,\n"
-	"forget-age-gauges, senders, rejects, reload (`help` asks the relay).\n";
+	"forget-age-gauges, senders, rejects, top [N], reload (`help` asks the relay),\n"
+	"and\n"
+	"\n"
+	"  tap [--seconds N] [--json | --raw] [PREFIX]\n"
+	"      streams, one event per line, the lines that come in (in LINE), are\n"
+	"      refused (reject REASON LINE) and go out (out LINE) for ids whose name\n"
+	"      starts with PREFIX, until N seconds have passed, Ctrl-C, or the relay\n"
+	"      stops; --json: one JSON object per event; --raw: only the lines that\n"
+	"      came in, as `spectator-relay --replay` reads them.\n";
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -236,6 +244,11 @@ static void print_reply(const char *command, const struct json *v)
 		static const char *const cols[] = { "time", "reason", "sender", "line" };
 		static const char *const heads[] = { "TIME", "REASON", "SENDER", "LINE" };
 		print_table(json_get(v, "rejects"), cols, heads, 4);
+	} else if (!strcmp(command, "top")) {
+		static const char *const cols[] = { "type", "lines_per_second", "lines", "merges",
+						    "id" };
+		static const char *const heads[] = { "TYPE", "LINES/S", "LINES", "MERGES", "ID" };
+		print_table(v, cols, heads, 5);
 	} else if (!strcmp(command, "help")) {
 		static const char *const cols[] = { "usage", "privileged", "help" };
 		static const char *const heads[] = { "COMMAND", "PRIVILEGED", "WHAT IT DOES" };
@@ -249,6 +262,167 @@ static void print_reply(const char *command, const struct json *v)
 	} else {
 		print_pairs(v);
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * tap: a stream of events, until the relay closes it
+ * ------------------------------------------------------------------------ */
+
+enum tap_format { TAP_TEXT, TAP_JSON, TAP_RAW };
+
+/* One event line (without its '\n') as the chosen format has it. */
+static void tap_event(char *ev, size_t len, enum tap_format fmt)
+{
+	char *sp = memchr(ev, ' ', len);
+	size_t wlen = sp ? (size_t)(sp - ev) : len;
+	const char *rest = sp ? sp + 1 : ev + len;
+	size_t rlen = len - (sp ? wlen + 1 : wlen);
+
+	if (wlen == 4 && !memcmp(ev, "lost", 4)) {
+		/* Never mixed into the lines a replay reads. */
+		fprintf(stderr, "spectator-relayctl: %.*s events lost: this client read too slowly\n",
+			(int)rlen, rest);
+		if (fmt == TAP_JSON)
+			printf("{\"event\": \"lost\", \"count\": %.*s}\n", (int)rlen, rest);
+		return;
+	}
+	if (fmt == TAP_TEXT) {
+		printf("%.*s\n", (int)len, ev);
+		return;
+	}
+	const char *reason = NULL;
+	size_t reason_len = 0;
+	if (wlen == 6 && !memcmp(ev, "reject", 6)) {
+		const char *sp2 = memchr(rest, ' ', rlen);
+		if (sp2) {
+			reason = rest;
+			reason_len = (size_t)(sp2 - rest);
+			rlen -= reason_len + 1;
+			rest = sp2 + 1;
+		}
+	}
+	if (fmt == TAP_RAW) {
+		if (!(wlen == 3 && !memcmp(ev, "out", 3)))
+			printf("%.*s\n", (int)rlen, rest);
+		return;
+	}
+	struct jbuf j;
+	jbuf_init(&j);
+	jbuf_printf(&j, "{\"event\": ");
+	jbuf_string(&j, ev, wlen);
+	if (reason) {
+		jbuf_printf(&j, ", \"reason\": ");
+		jbuf_string(&j, reason, reason_len);
+	}
+	jbuf_printf(&j, ", \"line\": ");
+	jbuf_string(&j, rest, rlen);
+	jbuf_printf(&j, "}\n");
+	if (j.buf)
+		fputs(j.buf, stdout);
+	jbuf_deinit(&j);
+}
+
+static int tap(const char *path, int argc, char **argv, bool json)
+{
+	static const struct option opts[] = {
+		{ "seconds", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum tap_format fmt = json ? TAP_JSON : TAP_TEXT;
+	unsigned long long seconds = 0;
+	int c;
+
+	optind = 0; /* GNU getopt starts over, at argv[1] */
+	while ((c = getopt_long(argc, argv, "n:jr", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'n':
+			seconds = strtoull(optarg, &end, 10);
+			if (*end || optarg[0] < '0' || optarg[0] > '9') {
+				fputs(usage, stderr);
+				return 2;
+			}
+			break;
+		case 'j':
+			fmt = TAP_JSON;
+			break;
+		case 'r':
+			fmt = TAP_RAW;
+			break;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *prefix = optind < argc ? argv[optind] : "";
+
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return die("cannot reach the relay at %s: %s", path, strerror(ENAMETOOLONG));
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return die("cannot reach the relay at %s: %s", path, strerror(errno));
+	char request[1100];
+	int n = snprintf(request, sizeof(request), "tap %llu %s\n", seconds, prefix);
+	if (n < 0 || (size_t)n >= sizeof(request) ||
+	    send(fd, request, (size_t)n, MSG_NOSIGNAL) != (ssize_t)n) {
+		close(fd);
+		return die("cannot send to the relay at %s", path);
+	}
+
+	/* The first line is the relay's answer: {"tap": true, ...} or an error;
+	 * then events until it closes. */
+	size_t cap = 1 << 18, len = 0;
+	char *buf = malloc(cap);
+	bool started = false;
+	int status = 0;
+	for (;;) {
+		ssize_t got = buf ? read(fd, buf + len, cap - len) : -1;
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		char *p = buf, *nl;
+		while ((nl = memchr(p, '\n', len - (size_t)(p - buf)))) {
+			*nl = '\0';
+			if (!started) {
+				char err[128];
+				struct json *v = json_parse(p, err, sizeof(err));
+				const struct json *e = v ? json_get(v, "error") : NULL;
+				if (!v || e) {
+					fprintf(stderr, "spectator-relayctl: %s\n",
+						e && e->text ? e->text : "unreadable reply");
+					json_free(v);
+					status = 1;
+					goto out;
+				}
+				json_free(v);
+				started = true;
+			} else {
+				tap_event(p, (size_t)(nl - p), fmt);
+			}
+			p = nl + 1;
+		}
+		fflush(stdout);
+		len -= (size_t)(p - buf);
+		memmove(buf, p, len);
+		if (len == cap) /* a line longer than any the relay sends */
+			break;
+	}
+	if (!started)
+		status = die("the relay at %s closed the connection", path);
+out:
+	free(buf);
+	close(fd);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -283,7 +457,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind >= argc || argc - optind > 2) {
+	bool tapping = optind < argc && !strcmp(argv[optind], "tap");
+	if (optind >= argc || (!tapping && argc - optind > 2)) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -309,6 +484,8 @@ int main(int argc, char **argv)
 	if (!socket_path[0])
 		return die("the admin socket is disabled in %s",
 			   config_path ? config_path : "the configuration");
+	if (tapping)
+		return tap(socket_path, argc - optind, argv + optind, json);
 
 	char request[1100];
 	snprintf(request, sizeof(request), "%s%s%s\n", command, arg ? " " : "", arg ? arg : "");

@@ -15,6 +15,7 @@
 #include "rejects.h"
 #include "senders.h"
 #include "stats.h"
+#include "top.h"
 
 struct snapshot_listener {
 	const char *url;
@@ -41,6 +42,10 @@ struct snapshot {
 		size_t age_gauge_limit;  /* SpectatorD's, 0 before the first read */
 	} spectatord;
 	size_t series_active;            /* in the open window */
+	/* `top`: the closed window, then the open one, over span_ms. */
+	const struct agg_table *windows[2];
+	const struct top_sketch *sketches[2];
+	uint64_t windows_span_ms;
 	const struct agg_ages *ages;
 	const struct senders *senders;
 	const struct rejects *rejects;

@@ -309,6 +309,14 @@ static int finish_partial(struct upstream *up)
 	return 0;
 }
 
+/* A datagram was taken (a stream may have taken its first part only: the
+ * rest follows, or is counted as dropped). */
+static void tell_tap(struct upstream *up, const char *buf, size_t len)
+{
+	if (up->tap && tap_on(up->tap))
+		tap_datagram(up->tap, buf, len);
+}
+
 /* Sends until everything is out, the peer is full, or it is gone. */
 static void pump(struct upstream *up)
 {
@@ -337,6 +345,7 @@ static void pump(struct upstream *up)
 		if (d) {
 			n = send_one(up, d->data, d->len);
 			if (n >= 0) {
+				tell_tap(up, d->data, d->len);
 				if ((size_t)n < d->len)
 					keep_rest(up, d->data, d->len, (size_t)n, d->lines);
 				else
@@ -357,6 +366,7 @@ static void pump(struct upstream *up)
 				break;
 			n = send_one(up, pk.buf, pk.len);
 			if (n >= 0) {
+				tell_tap(up, pk.buf, pk.len);
 				if ((size_t)n < pk.len) {
 					keep_rest(up, pk.buf, pk.len, (size_t)n, pk.lines);
 					break;

@@ -36,6 +36,7 @@
 #include "encode.h"
 #include "log.h"
 #include "stats.h"
+#include "tap.h"
 #include "url.h"
 
 struct upstream_source {
@@ -76,6 +77,7 @@ struct upstream {
 	bool outage;                 /* down since the last datagram that got through */
 	int last_error;              /* negative errno of the last failure, or 0 */
 	struct log_ratelimit rl;
+	struct tap *tap;             /* borrowed, or NULL: told of every datagram sent */
 	void (*recovered)(void *ctx); /* an outage ended: SpectatorD may have restarted */
 	void *recovered_ctx;
 	struct closes closes;

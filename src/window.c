@@ -92,6 +92,11 @@ void window_prepare(struct window *w, struct sample *s)
 	agg_table_prefetch(w->open, s);
 }
 
+static struct top_sketch *sketch_of(struct window *w, const struct agg_table *t)
+{
+	return &w->sketches[t == &w->tables[1]];
+}
+
 enum reject_reason window_record(struct window *w, const struct sample *s)
 {
 	struct admit a;
@@ -101,6 +106,10 @@ enum reject_reason window_record(struct window *w, const struct sample *s)
 	if (r != REJECT_NONE)
 		return r;
 	admit_count(w->stats, s, &a);
+	/* A merged line counts in its record; this one has none. */
+	if (!a.merged)
+		top_sketch_add(sketch_of(w, w->open), (uint8_t)meter_symbol[s->type], s->id,
+			       s->id_len);
 	for (size_t i = 0; i < a.nforward; i++)
 		pt_record(w, &a.forward[i]);
 	return REJECT_NONE;
@@ -111,6 +120,16 @@ bool window_closable(const struct window *w)
 	struct agg_cursor c = w->cursor;
 
 	return agg_cursor_done(w->closed, &c);
+}
+
+void window_top_view(const struct window *w, const struct agg_table *tables[2],
+		     const struct top_sketch *sketches[2], uint64_t *span_ms)
+{
+	tables[0] = w->closed;
+	tables[1] = w->open;
+	sketches[0] = &w->sketches[w->closed == &w->tables[1]];
+	sketches[1] = &w->sketches[w->open == &w->tables[1]];
+	*span_ms = w->closed_span_ms + (uv_now(w->loop) - w->opened_ms);
 }
 
 size_t window_pending_lines(const struct window *w)
@@ -142,6 +161,10 @@ bool window_flush(struct window *w)
 	struct agg_table *t = w->closed;
 	w->closed = w->open;
 	w->open = t;
+	top_sketch_clear(sketch_of(w, w->open));
+	uint64_t now = uv_now(w->loop);
+	w->closed_span_ms = now - w->opened_ms;
+	w->opened_ms = now;
 	agg_ages_next_window(&w->ages);
 	agg_cursor_start(&w->cursor);
 	w->undo_cursor = w->cursor;
@@ -210,6 +233,7 @@ int window_open(struct window *w, uv_loop_t *loop, const struct config *cfg, str
 	}
 	w->open = &w->tables[0];
 	w->closed = &w->tables[1];
+	w->opened_ms = uv_now(loop);
 	pt_start(w);
 
 	struct upstream_source src = { source_next, source_undo, w };

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "encode.h"
 #include "stats.h"
+#include "top.h"
 #include "upstream.h"
 
 struct window {
@@ -41,6 +42,10 @@ struct window {
 	struct agg_table tables[2];
 	struct agg_table *open;         /* lines go here */
 	struct agg_table *closed;       /* being delivered */
+	struct top_sketch sketches[2];  /* lines forwarded as they came, by id,
+					   for each table (top.h) */
+	uint64_t opened_ms;             /* uv_now() when the open window opened */
+	uint64_t closed_span_ms;        /* how long the closed one was open */
 	struct agg_cursor cursor;       /* the first line of closed not yet delivered */
 	struct agg_cursor undo_cursor;  /* cursor before the last datagram pulled */
 	size_t undo_lines, undo_dist_lines;
@@ -82,6 +87,11 @@ bool window_delivered(const struct window *w);
 
 /* Series in the open table. */
 size_t window_series(const struct window *w);
+
+/* What `top` ranks: the closed window's table and sketch, then the open
+ * one's, and how many milliseconds they cover. */
+void window_top_view(const struct window *w, const struct agg_table *tables[2],
+		     const struct top_sketch *sketches[2], uint64_t *span_ms);
 
 /* Lines of the last window not yet delivered, and of the open one. */
 size_t window_pending_lines(const struct window *w);

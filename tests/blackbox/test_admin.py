@@ -62,6 +62,8 @@ def connect():
         except BlockingIOError:
             s.close()
             time.sleep(0.001)
+        except OSError:
+            sys.exit(0)  # the relay is gone: so is the point of hogging it
     sys.exit(0)
 announced = False
 while time.monotonic() < end:
@@ -229,8 +231,8 @@ class AdminTest(RelayTestCase):
         self.assertIn("not tracked", relay.admin("forget-age-gauge nope")["error"])
         names = [c["command"] for c in relay.admin("help")["commands"]]
         self.assertEqual(names, ["help", "stats", "config", "flush", "age-gauges",
-                                 "forget-age-gauge", "forget-age-gauges", "senders", "rejects",
-                                 "reload"])
+                                 "forget-age-gauge", "forget-age-gauges", "senders", "top",
+                                 "rejects", "reload", "tap"])
         cfg = relay.admin("config")
         self.assertEqual(cfg["relay"]["window"], "200ms")
         self.assertEqual(cfg["admin"]["mode"], "0640")
@@ -292,6 +294,7 @@ class AdminTest(RelayTestCase):
         python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
         hog = subprocess.Popen([python, "-c", HOG, relay.admin_path, "100",
                                 str(120 * SLOW)], user=65534, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(hog.stdout.close)
         self.addCleanup(hog.wait, 30)
         self.addCleanup(hog.kill)
         ready, _, _ = select.select([hog.stdout], [], [], 30 * SLOW)
