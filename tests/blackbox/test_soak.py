@@ -1,5 +1,7 @@
 """Soak: about a minute of mixed traffic from 4 senders over UDP and the unix
-socket, with a SIGHUP every 10 s and one upstream outage, then exact totals.
+socket, with a SIGHUP every 10 s and one upstream outage, then exact totals,
+and for timers and distribution summaries what SpectatorD would publish
+(spectatord_model.py).
 Run under AddressSanitizer (leaks end the relay with a non-zero status) and
 UndefinedBehaviorSanitizer by `make test`; RELAY_SOAK_SECONDS shortens or
 lengthens it."""
@@ -13,8 +15,12 @@ import time
 import unittest
 
 from relaytest import RelayTestCase, parse_line, wait_until
+from spectatord_model import SpectatordModel, same_publish
 
 SECONDS = float(os.environ.get("RELAY_SOAK_SECONDS", "60"))
+# The names the senders give t T (soak.tN) and d D (soak.dN) lines; their
+# merged statistics are c and m lines of the same names.
+DIST_NAMES = {"soak.%s%d" % (k, i) for k in "td" for i in range(5)}
 
 
 class MixedSender(threading.Thread):
@@ -125,25 +131,26 @@ class SoakTest(RelayTestCase):
                 maxima[k] = max(maxima.get(k, v), v)
             last.update(s.last)
             passthrough.update(s.passthrough)
-        got_sums, got_max, got_last, got_pt = collections.Counter(), {}, {}, collections.Counter()
+        got_sums, got_max, got_last, got_dist = collections.Counter(), {}, {}, []
         for f in fakes:
             for line in f.snapshot():
                 typ, _, ident, value = parse_line(line)
                 if not ident.startswith("soak."):
                     continue  # self-metrics
-                if typ == "c":
+                if ident.split(",")[0] in DIST_NAMES:
+                    got_dist.append(line)  # statistics or samples of t T d D
+                elif typ == "c":
                     got_sums[ident] += float(value)
                 elif typ == "m":
                     got_max[ident] = max(got_max.get(ident, float(value)), float(value))
                 elif typ in "gCUA":
                     got_last["%s:%s" % (typ, ident)] = value
-                else:
-                    got_pt[line] += 1
         self.assertEqual(dict(got_sums), {k: float(v) for k, v in sums.items()})
         self.assertEqual(got_max, {k: float(v) for k, v in maxima.items()})
         self.assertEqual({k: float(v) for k, v in got_last.items()},
                          {k: float(v) for k, v in last.items()})
-        self.assertEqual(got_pt, passthrough)
+        same_publish(self, SpectatordModel().feed(passthrough.elements()).publish(),
+                     SpectatordModel().feed(got_dist).publish())
 
 
 if __name__ == "__main__":
