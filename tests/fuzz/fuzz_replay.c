@@ -13,6 +13,7 @@
  * aborts. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,17 @@ static void timer_seeds(void)
 		  "t:c:1\nt:c:2\nd:e:1\nd:e:2\nd:e:3\n\x1e\x1f\x1e"
 		  "T:a:0.001\nT:a:0.01\nT:a:0.1\nT:a:1\nT:a:10\nT:a:100\n");
 
+	/* A flood of buckets and samples, then quiet windows: the blocks arena
+	 * grows past 4096 words, then shrinks back when it is cleared. */
+	size_t flood = seed_new("timers-arena-flood", fuzz_header_roomy);
+	for (int s = 0; s < 64; s++) {
+		for (int k = 0; k < 24; k++) {
+			snprintf(line, sizeof(line), "T:flood.%02d:%.9g\n", s, 1e-9 * pow(3, k));
+			seed_put(flood, line, strlen(line));
+		}
+	}
+	seed_text(flood, "\x1e\x1f\x1e" "T:quiet:1\x1e\x1f\x1e\x1f\x1e" "T:quiet:2\x1e\x1f");
+
 	/* merge_timers off in the header (the age byte's 0x10), then on and
 	 * off again by reloads while a window is open. */
 	static const uint8_t off_header[FUZZ_HEADER] = { 0xff, 0xff, 0xff, 0x90, 0xff };
@@ -318,6 +330,22 @@ static void make_seeds(void)
 	seed_put(edges, ":1", 2);
 
 	timer_seeds();
+
+	/* A gauge whose TTL, from one line, and value, from the next, make a
+	 * line longer than 512 bytes: the window splits it. */
+	static const uint8_t split_header[FUZZ_HEADER] = { 0x00, 0x00, 0xff, 0xff, 0xff };
+	size_t split = seed_new("gauge-ttl-split", split_header);
+	char id[481];
+	memset(id, 'g', 480);
+	id[480] = '\0';
+	snprintf(name, sizeof(name), "g,1000000000000000000:");
+	seed_text(split, name);
+	seed_text(split, id);
+	seed_text(split, ":1\ng:");
+	seed_text(split, id);
+	seed_text(split, ":-2.2250738585072014e-308\ng:");
+	seed_text(split, id);
+	seed_text(split, ":2\n");
 
 	/* Many long age gauge ids, most of them forgotten one by one (and one
 	 * that was never there): the set reclaims their key bytes. */
