@@ -748,7 +748,7 @@ static size_t arena_bound(const struct model *m)
 
 /* One line the window owes, as text and as the sample it re-parses to. */
 struct xline {
-	size_t text, len;     /* in the run's xtext, '\n' included */
+	size_t text, len;     /* in struct expect's text, '\n' included */
 	size_t id, id_len;    /* its id, within the text */
 	uint32_t name_len;
 	enum meter_type type;
@@ -765,13 +765,15 @@ struct xgroup {
 	size_t first, n, bytes;
 };
 
+/* A closed window's lines: rebuilt from the model when it closes, then
+ * consumed datagram by datagram. */
 struct expect {
 	struct xline *l;
 	size_t n, cap;
 	size_t pos;           /* lines delivered */
 	struct xgroup *g;
 	size_t ng, gcap;
-	char *text;
+	char *text;           /* every line's text, back to back */
 	size_t text_len, text_cap;
 };
 
