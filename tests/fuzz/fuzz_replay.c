@@ -13,6 +13,7 @@
  * aborts. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,125 @@ static bool usable(const struct vector *v)
 			return false;
 	}
 	return true;
+}
+
+static void seed_text(size_t i, const char *text)
+{
+	seed_put(i, text, strlen(text));
+}
+
+/* Timers and distribution summaries (docs/protocol.md 12.9), for the corpus
+ * to start from the edges of the statistics form. */
+static void timer_seeds(void)
+{
+	char line[128];
+
+	/* The zero rule: all-zero series of each type, sub-nanosecond timers
+	 * (0 ns), fractional D (int64 0), d values whose squares underflow,
+	 * and a zero first sample before a non-zero one (no zero rule). */
+	seed_text(seed_new("timers-zeros", fuzz_header_roomy),
+		  "t:z:0\nt:z:0\nt:z:0\nT:z:0\nT:z:0\nT:z:0\nT:z:0\nT:z:0\n"
+		  "d:z:0\nd:z:0\nD:z:0.5\nD:z:0.25\nD:z:0.999\nD:z:0\nD:z:0.1\nD:z:0.75\n"
+		  "t:subns:1e-10\nt:subns:0.0000000009\nt:subns:5e-324\nt:subns:1e-12\nt:subns:0\n"
+		  "d:tiny:1e-170\nd:tiny:3e-171\nd:tiny:7e-172\nd:tiny:2e-170\nd:tiny:1e-200\nd:tiny:4e-170\n"
+		  "d:tinyfirst:5e-170\nd:tinyfirst:1e-170\nd:tinyfirst:3e-170\nd:tinyfirst:1e-171\n"
+		  "d:tinyfirst:2e-170\n"
+		  "t:mz:0\nt:mz:1\nt:mz:0\nt:mz:0\nt:mz:0\n"
+		  "\x1e\x1f\x1e"
+		  "T:one:0\x1e" "d:one:0\x1e\x1f");
+
+	/* T's clamp to [1 ns, 24 h], int64 ns near their limit, a timer
+	 * total that would overflow (forwarded), D's int64 truncation and
+	 * buckets up to the last. */
+	seed_text(seed_new("timers-clamp-and-overflow", fuzz_header_roomy),
+		  "T:clamp:1e-10\nT:clamp:86400\nT:clamp:86400.000000001\nT:clamp:100000\n"
+		  "T:clamp:9223372036.854\nT:clamp:0.000000001\nT:clamp:0.000000004\n"
+		  "t:ovf:9000000000\nt:ovf:9000000000\nt:ovf:1\nt:ovf:0.5\nt:ovf:2\nt:ovf:3\n"
+		  "D:frac:0.5\nD:frac:1.5\nD:frac:2.9999\nD:frac:4.5\nD:frac:16\nD:frac:15.99\n"
+		  "D:frac:1e18\nD:frac:9.2e18\nD:frac:9223372036854774784\n");
+
+	/* d values whose square overflows (each forwarded alone), and a sum
+	 * of squares that overflows after a few. */
+	seed_text(seed_new("timers-huge-d", fuzz_header_roomy),
+		  "d:huge:1e200\nd:huge:1.7976931348623157e308\nd:huge:1\nd:huge:2\n"
+		  "d:sq:1e154\nd:sq:1e154\nd:sq:1e154\nd:sq:1e154\nd:sq:1e154\nd:sq:1.3e154\n"
+		  "d:sq:1e153\nd:sq:5\n"
+		  "D:big:9e18\nD:big:9e18\nD:big:9e18\nD:big:9e18\nD:big:9e18\nD:big:9e18\n");
+
+	/* Many buckets: more lines than one 512-byte datagram holds, so the
+	 * series is split; series that fit start in a fresh datagram; the
+	 * upstream takes one datagram per flush and fails on the next. */
+	static const uint8_t small_header[FUZZ_HEADER] = { 0x00, 0x00, 0xff, 0xff, 0xff };
+	size_t many = seed_new("timers-many-buckets", small_header);
+	for (int i = 0; i < 60; i++) {
+		snprintf(line, sizeof(line), "T:lat,host=a:%.9g\n", 1e-9 * (1u << (i % 31)) * 3);
+		seed_put(many, line, strlen(line));
+		snprintf(line, sizeof(line), "D:size:%d\n", (1 << (i % 30)) + i);
+		seed_put(many, line, strlen(line));
+	}
+	for (int i = 0; i < 6; i++) {
+		snprintf(line, sizeof(line), "t:small.%d:0.%d\nt:small.%d:0.%d\n", i, i + 1, i, i + 2);
+		seed_put(many, line, strlen(line));
+	}
+	seed_text(many, "\x1e\x1f\x01\x01\x1e\x1f\x01\x01\x1e\x1f\x02\x1e\x1f\x00\x01\x1e"
+			"T:later:0.1\x1e\x1f\x01\x01");
+
+	/* Client tags the statistics replace, and keys sorting around them. */
+	seed_text(seed_new("timers-client-tags", fuzz_header_roomy),
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:0.5\n"
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:0.25\n"
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:1.5\n"
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:2.5\n"
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:3.5\n"
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:4.5\n"
+		  "T:tags,statistic=foo,percentile=bar,a=1,z=2:5.5\n"
+		  "d:keys,p=1,percentile=x,q=2,s=3,statistic=percentile,t=4:1\n"
+		  "d:keys,p=1,percentile=x,q=2,s=3,statistic=percentile,t=4:2\n"
+		  "d:keys,p=1,percentile=x,q=2,s=3,statistic=percentile,t=4:3\n"
+		  "d:keys,p=1,percentile=x,q=2,s=3,statistic=percentile,t=4:4\n"
+		  "d:keys,p=1,percentile=x,q=2,s=3,statistic=percentile,t=4:5\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:7\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:70\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:700\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:7000\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:7\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:70\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:700\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:7000\n"
+		  "D:pct,percentilf=1,percentild=2,statistia=3,statisticz=4:7\n"
+		  "t:s,statistic=count:1\nt:s,statistic=count:2\nt:s,statistic=count:3\n"
+		  "t:s,statistic=count:4\nt:s,statistic=count:5\n");
+
+	/* A blocks arena of 8 words (64 key bytes): buckets and kept samples
+	 * run out of room, so samples are forwarded and series that would go
+	 * as samples go as statistics. */
+	static const uint8_t arena_header[FUZZ_HEADER] = { 0x00, 0x00, 0xff, 0x0f, 0x03 };
+	seed_text(seed_new("timers-tight-arena", arena_header),
+		  "T:a:0.001\nT:a:0.01\nT:a:0.1\nT:a:1\nT:a:10\nT:a:100\n"
+		  "D:b:1\nD:b:10\nD:b:100\nD:b:1000\nD:b:10000\nD:b:100000\n"
+		  "t:c:1\nt:c:2\nd:e:1\nd:e:2\nd:e:3\n\x1e\x1f\x1e"
+		  "T:a:0.001\nT:a:0.01\nT:a:0.1\nT:a:1\nT:a:10\nT:a:100\n");
+
+	/* A flood of buckets and samples, then quiet windows: the blocks arena
+	 * grows past 4096 words, then shrinks back when it is cleared. */
+	size_t flood = seed_new("timers-arena-flood", fuzz_header_roomy);
+	for (int s = 0; s < 64; s++) {
+		for (int k = 0; k < 24; k++) {
+			snprintf(line, sizeof(line), "T:flood.%02d:%.9g\n", s, 1e-9 * pow(3, k));
+			seed_put(flood, line, strlen(line));
+		}
+	}
+	seed_text(flood, "\x1e\x1f\x1e" "T:quiet:1\x1e\x1f\x1e\x1f\x1e" "T:quiet:2\x1e\x1f");
+
+	/* merge_timers off in the header (the age byte's 0x10), then on and
+	 * off again by reloads while a window is open. */
+	static const uint8_t off_header[FUZZ_HEADER] = { 0xff, 0xff, 0xff, 0x90, 0xff };
+	seed_text(seed_new("timers-merge-off-and-reloads", off_header),
+		  "t:x:1\nt:x:2\nT:y:0.5\nX,1700000000000:x:1\n\x1e"
+		  "\x1c\xff\xff\xff\x1e"
+		  "t:x:1\nt:x:2\nt:x:3\nt:x:4\nt:x:5\nT:y:0.5\nd:z:1\n\x1e"
+		  "\x1c\xff\x90\xff\x1e"
+		  "t:x:6\nT:y:0.25\n\x1e\x1f\x1e" "t:x:7\n");
 }
 
 static void make_seeds(void)
@@ -208,6 +328,24 @@ static void make_seeds(void)
 		seed_put(edges, name, strlen(name));
 	}
 	seed_put(edges, ":1", 2);
+
+	timer_seeds();
+
+	/* A gauge whose TTL, from one line, and value, from the next, make a
+	 * line longer than 512 bytes: the window splits it. */
+	static const uint8_t split_header[FUZZ_HEADER] = { 0x00, 0x00, 0xff, 0xff, 0xff };
+	size_t split = seed_new("gauge-ttl-split", split_header);
+	char id[481];
+	memset(id, 'g', 480);
+	id[480] = '\0';
+	snprintf(name, sizeof(name), "g,1000000000000000000:");
+	seed_text(split, name);
+	seed_text(split, id);
+	seed_text(split, ":1\ng:");
+	seed_text(split, id);
+	seed_text(split, ":-2.2250738585072014e-308\ng:");
+	seed_text(split, id);
+	seed_text(split, ":2\n");
 
 	/* Many long age gauge ids, most of them forgotten one by one (and one
 	 * that was never there): the set reclaims their key bytes. */
