@@ -115,6 +115,7 @@ size_t dgram_recut(struct dgram_pool *p, struct dgram *d, size_t max, struct dgr
 				cur = NULL;
 			}
 			if (cur) {
+				cur->fence = d->fence;
 				memcpy(cur->data + cur->len, line, n);
 				cur->len += n;
 				cur->lines++;

@@ -16,6 +16,7 @@ struct dgram {
 	size_t cap;    /* the datagram size it was made for; data holds cap + 1
 			  bytes, for the last line's '\n' (encode.h) */
 	size_t lines;  /* lines in data, for drop accounting */
+	uint64_t fence; /* the upstream's fence when it was pushed (upstream.h) */
 	char data[];
 };
 

@@ -317,6 +317,53 @@ static void tell_tap(struct upstream *up, const char *buf, size_t len)
 		tap_datagram(up->tap, buf, len);
 }
 
+/* Sends the queue's head. Returns 1 to go on, 0 when the stream is full, or
+ * -errno. */
+static int send_queued(struct upstream *up)
+{
+	struct dgram *d = up->queue.head;
+	ssize_t n = send_one(up, d->data, d->len);
+
+	if (n == -EMSGSIZE) { /* cannot ever go: do not retry it forever */
+		up->stats->upstream_errors++;
+		drop_head(up);
+		return 1;
+	}
+	if (n < 0)
+		return (int)n;
+	tell_tap(up, d->data, d->len);
+	if ((size_t)n < d->len)
+		keep_rest(up, d->data, d->len, (size_t)n, d->lines);
+	else
+		count_delivered(up, d->len, d->lines);
+	dgram_free(up->pool, dgram_queue_pop(&up->queue));
+	return up->partial.len ? 0 : 1;
+}
+
+/* Sends the datagram the source just filled; like send_queued(). What could
+ * not go at all goes back to the source. */
+static int send_pulled(struct upstream *up, const struct packer *pk)
+{
+	ssize_t n = send_one(up, pk->buf, pk->len);
+
+	if (n == -EMSGSIZE) {
+		up->stats->upstream_errors++;
+		up->stats->dropped_upstream += pk->lines;
+		return 1;
+	}
+	if (n < 0) {
+		up->source.undo(up->source.ctx);
+		return (int)n;
+	}
+	tell_tap(up, pk->buf, pk->len);
+	if ((size_t)n < pk->len) {
+		keep_rest(up, pk->buf, pk->len, (size_t)n, pk->lines);
+		return 0;
+	}
+	count_delivered(up, pk->len, pk->lines);
+	return 1;
+}
+
 /* Sends until everything is out, the peer is full, or it is gone. */
 static void pump(struct upstream *up)
 {
@@ -338,54 +385,22 @@ static void pump(struct upstream *up)
 		goto out;
 	}
 	packer_init(&pk, up->pull_buf, up->max_datagram);
-	for (;;) {
+	do {
 		struct dgram *d = up->queue.head;
-		ssize_t n;
 
-		if (d) {
-			n = send_one(up, d->data, d->len);
-			if (n >= 0) {
-				tell_tap(up, d->data, d->len);
-				if ((size_t)n < d->len)
-					keep_rest(up, d->data, d->len, (size_t)n, d->lines);
-				else
-					count_delivered(up, d->len, d->lines);
-				dgram_free(up->pool, dgram_queue_pop(&up->queue));
-				if (up->partial.len)
-					break; /* the stream is full */
-				continue;
-			}
-			if (n == -EMSGSIZE) { /* cannot ever go: do not retry it forever */
-				up->stats->upstream_errors++;
-				drop_head(up);
-				continue;
-			}
-		} else if (up->source.next) {
+		r = 0;
+		if (!d || d->fence == up->fence) { /* the source's lines go first */
 			packer_reset(&pk);
-			if (!up->source.next(up->source.ctx, &pk))
-				break;
-			n = send_one(up, pk.buf, pk.len);
-			if (n >= 0) {
-				tell_tap(up, pk.buf, pk.len);
-				if ((size_t)n < pk.len) {
-					keep_rest(up, pk.buf, pk.len, (size_t)n, pk.lines);
-					break;
-				}
-				count_delivered(up, pk.len, pk.lines);
-				continue;
-			}
-			if (n == -EMSGSIZE) {
-				up->stats->upstream_errors++;
-				up->stats->dropped_upstream += pk.lines;
-				continue;
-			}
-			up->source.undo(up->source.ctx);
+			if (up->source.next && up->source.next(up->source.ctx, &pk))
+				r = send_pulled(up, &pk);
+			else if (d)
+				r = send_queued(up);
 		} else {
-			break;
+			r = send_queued(up);
 		}
-		send_failed(up, (int)n);
-		break;
-	}
+	} while (r > 0);
+	if (r < 0)
+		send_failed(up, r);
 	/* A stream that took part of a datagram is full for now. */
 	if (up->partial.len && up->state == UPSTREAM_UP) {
 		up->state = UPSTREAM_BLOCKED;
@@ -396,7 +411,7 @@ out:
 		uv_check_stop(&up->check);
 }
 
-void upstream_push(struct upstream *up, struct dgram *d)
+static void enqueue(struct upstream *up, struct dgram *d)
 {
 	/* Packed before a reload shrank max_datagram: what the relay holds
 	 * goes out at the size in force. */
@@ -406,6 +421,12 @@ void upstream_push(struct upstream *up, struct dgram *d)
 		dgram_queue_push(&up->queue, d);
 	while (up->queue.bytes > up->max_pending_bytes)
 		drop_head(up);
+}
+
+void upstream_push(struct upstream *up, struct dgram *d)
+{
+	d->fence = up->fence;
+	enqueue(up, d);
 	if (up->state == UPSTREAM_UP && !uv_is_active((uv_handle_t *)&up->check))
 		uv_check_start(&up->check, check_cb);
 }
@@ -453,7 +474,7 @@ static void recut_queue(struct upstream *up)
 
 	memset(&up->queue, 0, sizeof(up->queue));
 	while ((d = dgram_queue_pop(&old)))
-		upstream_push(up, d);
+		enqueue(up, d);
 }
 
 int upstream_reconfigure(struct upstream *up, const struct url *url, size_t max_datagram,

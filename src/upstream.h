@@ -9,6 +9,11 @@
  *     source cannot deliver stays with the source (the window keeps it and
  *     merges on), so merged state is never dropped here.
  *
+ * Order is kept across the two: a datagram pushed before the source took its
+ * lines (before upstream_fence()) goes before them, one pushed after goes
+ * after them. For most lines it would not matter, but a gauge's value may be
+ * in both, and SpectatorD keeps the last it reads.
+ *
  * Sending happens once per loop iteration (a uv_check_t) or when a window
  * closes, never once per line. States:
  *   up       datagrams go out as they come;
@@ -61,6 +66,7 @@ struct upstream {
 	uv_poll_t *poll;             /* writable wakeup; heap, freed in its close callback */
 	uv_check_t check;            /* sends the queue once per loop iteration */
 	struct dgram_queue queue;
+	uint64_t fence;              /* see upstream_fence() */
 	size_t max_pending_bytes;
 	struct upstream_source source;
 	char *pull_buf;              /* owned: one datagram for the source */
@@ -94,6 +100,13 @@ void upstream_set_source(struct upstream *up, const struct upstream_source *src)
 
 /* Takes ownership of d and queues it; it is sent before the loop sleeps. */
 void upstream_push(struct upstream *up, struct dgram *d);
+
+/* The source has taken new lines (a window closed): datagrams pushed from
+ * now on go after all of them, those pushed before go first. */
+static inline void upstream_fence(struct upstream *up)
+{
+	up->fence++;
+}
 
 /* A window closed: if down, try again; then send what there is. */
 void upstream_kick(struct upstream *up);

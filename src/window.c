@@ -169,6 +169,7 @@ bool window_flush(struct window *w)
 	agg_cursor_start(&w->cursor);
 	w->undo_cursor = w->cursor;
 	w->undo_lines = w->undo_dist_lines = 0;
+	upstream_fence(w->up);
 	w->stats->windows_last_series = agg_table_count(w->closed);
 
 	w->stats->windows_flushed++;
