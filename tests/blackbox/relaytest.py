@@ -136,20 +136,22 @@ class FakeSpectatord:
                 continue
             except OSError:
                 return
-            if not data:
-                continue  # the relay's empty liveness probe
-            text = data.decode("utf-8", "surrogateescape")
-            lines = [l for l in text.split("\n") if l]
-            with self.lock:
-                self.nlines += len(lines)
-                if self.keep:
-                    self.datagrams.append(data)
-                    self.lines.extend(lines)
-                else:
-                    self.counter_total += sum(float(l.rsplit(":", 1)[1]) for l in lines
-                                              if l.startswith("c:"))
+            self._take(data)
             if self.delay:
                 time.sleep(self.delay)
+
+    def _take(self, data):
+        if not data:
+            return  # the relay's empty liveness probe
+        lines = [l for l in data.decode("utf-8", "surrogateescape").split("\n") if l]
+        with self.lock:
+            self.nlines += len(lines)
+            if self.keep:
+                self.datagrams.append(data)
+                self.lines.extend(lines)
+            else:
+                self.counter_total += sum(float(l.rsplit(":", 1)[1]) for l in lines
+                                          if l.startswith("c:"))
 
     def settle(self):
         """Returns once everything the kernel queued for this socket has
@@ -172,12 +174,21 @@ class FakeSpectatord:
             return self.nlines
 
     def close(self):
+        """SpectatorD going away: what the relay sent before it went is
+        read (SpectatorD would have read it), what it sends after is not."""
+        if self.kind == "unix" and os.path.exists(self.path):
+            os.unlink(self.path)  # sendto() fails from here on
         self.stop.set()
         self.reading.set()
         self.thread.join(5)
+        self.sock.setblocking(False)
+        while True:
+            try:
+                data = self.sock.recv(70000)
+            except OSError:
+                break
+            self._take(data)
         self.sock.close()
-        if self.kind == "unix" and os.path.exists(self.path):
-            os.unlink(self.path)
 
     # Views of what arrived -------------------------------------------------
 
