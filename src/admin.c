@@ -833,38 +833,6 @@ static int cmd_tap(struct conn *c, const char *arg, struct jbuf *out)
 
 static void server_closed_cb(uv_handle_t *h);
 
-/* A socket file nobody accepts on is stale. */
-static int clear_path(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	struct url u;
-	char why[128];
-
-	if (lstat(path, &st) != 0)
-		return 0;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", path);
-		return -EEXIST;
-	}
-	char text[160];
-	snprintf(text, sizeof(text), "unix://%s", path);
-	if (url_parse(text, true, &u, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "admin socket %s: %s", path, why);
-		return -EINVAL;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int r = connect(fd, &u.addr.sa, u.addrlen);
-	close(fd);
-	if (r == 0) {
-		snprintf(err, errlen, "another process is serving %s", path);
-		return -EADDRINUSE;
-	}
-	unlink(path);
-	return 0;
-}
-
 int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
 		const struct admin_ops *ops, struct tap *tap, char *err, size_t errlen)
 {
@@ -879,18 +847,7 @@ int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
 		a->have_group = true;
 		a->group = cfg->admin_group.gid;
 	}
-	char dir[sizeof(a->path)];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			r = -errno;
-			snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-r));
-			return r;
-		}
-	}
-	r = clear_path(path, err, errlen);
+	r = sock_path_prepare(path, SOCK_STREAM, err, errlen);
 	if (r != 0)
 		return r;
 	r = uv_pipe_init(loop, &a->server, 0);
@@ -907,11 +864,10 @@ int admin_open(struct admin *a, uv_loop_t *loop, const struct config *cfg,
 	r = uv_pipe_bind(&a->server, path);
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&a->server, 16, connection_cb);
-	struct sock_file file;
 	if (r != 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
-	else if ((r = sock_file_claim(path, &file, err, errlen)) == 0)
-		r = sock_file_chmod(path, &file, (unsigned)cfg->admin_mode, cfg->admin_group.gid,
+	else if ((r = sock_file_claim(path, &a->file, err, errlen)) == 0)
+		r = sock_file_chmod(path, &a->file, (unsigned)cfg->admin_mode, cfg->admin_group.gid,
 				    err, errlen);
 	if (r != 0) {
 		/* The handle is open: close it, so that the loop can end. */
@@ -938,6 +894,6 @@ void admin_close(struct admin *a, void (*cb)(struct admin *a))
 	if (!uv_is_closing((uv_handle_t *)&a->server)) {
 		uv_close((uv_handle_t *)&a->server, server_closed_cb);
 		uv_close((uv_handle_t *)&a->pump, server_closed_cb);
-		unlink(a->path);
+		sock_file_remove(a->path, &a->file);
 	}
 }

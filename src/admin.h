@@ -28,6 +28,7 @@
 #include "config.h"
 #include "json.h"
 #include "snapshot.h"
+#include "sockutil.h"
 #include "tap.h"
 
 #define ADMIN_IDLE_MS 5000      /* to send a request, and to read the reply */
@@ -71,6 +72,7 @@ struct admin {
 	uv_check_t pump;           /* active while a stream is open */
 	uv_pipe_t server;
 	char path[108];
+	struct sock_file file;     /* what path was bound to; zero until claimed */
 	bool have_group;
 	gid_t group;               /* [admin] group: may run mutating commands */
 	struct conn *conns;        /* connections, newest first, each freed when closed */

@@ -307,7 +307,7 @@ void listener_close(struct listener *l, void (*cb)(struct listener *l))
 	l->closed_cb = cb;
 	l->reading = false;
 	if (l->url.kind == URL_UNIX && !l->adopted)
-		unlink(l->url.path);
+		sock_file_remove(l->url.path, &l->file);
 	/* uv_udp_t closes its descriptor itself; a uv_poll_t does not. */
 	if (l->url.kind == URL_UDP) {
 		uv_close((uv_handle_t *)&l->h.udp, close_cb);

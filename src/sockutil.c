@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "errmsg.h"
@@ -57,31 +58,44 @@ static int mkdir_parents(const char *path)
 }
 
 /* A socket file is stale if nothing accepts a connection on it. */
-static int remove_stale(const struct url *u, char *err, size_t errlen)
+static int remove_stale(const char *path, int type, char *err, size_t errlen)
 {
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct stat st;
 
-	if (lstat(u->path, &st) != 0)
-		return errno == ENOENT ? 0 : fail(err, errlen, errno, "cannot stat", u->path);
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : fail(err, errlen, errno, "cannot stat", path);
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", u->path);
+		snprintf(err, errlen, "%s exists and is not a socket", path);
 		return -EEXIST;
 	}
-	int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (strlen(path) >= sizeof(a.sun_path))
+		return fail(err, errlen, ENAMETOOLONG, "cannot probe", path);
+	strcpy(a.sun_path, path);
+	int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (probe < 0)
-		return fail(err, errlen, errno, "socket for", u->path);
-	int r = connect(probe, &u->addr.sa, u->addrlen);
+		return fail(err, errlen, errno, "socket for", path);
+	int r = connect(probe, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	close(probe);
 	if (r == 0) {
-		snprintf(err, errlen, "another process is bound to %s", u->path);
+		snprintf(err, errlen, "another process is bound to %s", path);
 		return -EADDRINUSE;
 	}
 	if (e != ECONNREFUSED)
-		return fail(err, errlen, e, "cannot probe", u->path);
-	if (unlink(u->path) != 0 && errno != ENOENT)
-		return fail(err, errlen, errno, "cannot remove stale socket", u->path);
+		return fail(err, errlen, e, "cannot probe", path);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return fail(err, errlen, errno, "cannot remove stale socket", path);
 	return 0;
+}
+
+int sock_path_prepare(const char *path, int type, char *err, size_t errlen)
+{
+	int r = mkdir_parents(path);
+
+	if (r != 0)
+		return fail(err, errlen, -r, "cannot create the directory of", path);
+	return remove_stale(path, type, err, errlen);
 }
 
 /* An O_PATH descriptor of the file at path itself, a symlink included:
@@ -118,6 +132,19 @@ int sock_file_claim(const char *path, struct sock_file *f, char *err, size_t err
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	return 0;
+}
+
+void sock_file_remove(const char *path, const struct sock_file *f)
+{
+	struct stat st;
+
+	/* Between the check and the unlink a swap is still possible; it needs
+	 * write access to the directory, and then the file was the swapper's
+	 * to lose anyway. What this refuses is removing what is plainly not
+	 * ours: a file put at the path after ours was removed or replaced. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
+	    st.st_ino == f->ino)
+		unlink(path);
 }
 
 int sock_file_chmod(const char *path, const struct sock_file *f, unsigned mode, gid_t gid,
@@ -159,12 +186,7 @@ int sock_listen(const struct url *u, const struct sock_opts *o, struct sock_file
 	if (fd < 0)
 		return fail(err, errlen, errno, "cannot create a socket for", u->text);
 	if (u->kind == URL_UNIX) {
-		r = mkdir_parents(u->path);
-		if (r != 0) {
-			close(fd);
-			return fail(err, errlen, -r, "cannot create the directory of", u->path);
-		}
-		r = remove_stale(u, err, errlen);
+		r = sock_path_prepare(u->path, SOCK_DGRAM, err, errlen);
 		if (r != 0) {
 			close(fd);
 			return r;
@@ -194,7 +216,7 @@ int sock_listen(const struct url *u, const struct sock_opts *o, struct sock_file
 		}
 		r = sock_file_chmod(u->path, file, o->mode, o->gid, err, errlen);
 		if (r != 0) {
-			unlink(u->path);
+			sock_file_remove(u->path, file);
 			close(fd);
 			return r;
 		}
@@ -203,7 +225,7 @@ int sock_listen(const struct url *u, const struct sock_opts *o, struct sock_file
 	if (r != 0) {
 		r = fail(err, errlen, -r, "cannot set SO_RCVBUF on", u->text);
 		if (u->kind == URL_UNIX)
-			unlink(u->path);
+			sock_file_remove(u->path, file);
 		close(fd);
 		return r;
 	}

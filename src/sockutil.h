@@ -37,6 +37,12 @@ struct sock_file {
 int sock_listen(const struct url *u, const struct sock_opts *o, struct sock_file *file, char *err,
 		size_t errlen);
 
+/* Before binding a unix socket of this type (SOCK_DGRAM, SOCK_STREAM) at
+ * path: creates the directories above it, and removes a stale socket file
+ * there. Refuses a socket something still accepts on (-EADDRINUSE) and a
+ * file that is not a socket (-EEXIST). Returns 0 or -errno with err set. */
+int sock_path_prepare(const char *path, int type, char *err, size_t errlen);
+
 /* Whether fd is a datagram socket bound to u's address: a systemd-passed
  * descriptor is adopted for the listener it matches. */
 bool sock_matches(int fd, const struct url *u);
@@ -54,6 +60,10 @@ int sock_set_rcvbuf(int fd, size_t bytes, size_t *actual);
  * not a socket (a symlink included), another user's, or linked elsewhere
  * too. Returns 0 or -errno with err set. */
 int sock_file_claim(const char *path, struct sock_file *f, char *err, size_t errlen);
+
+/* Removes the socket file f at path, unless the file at path is no longer
+ * f: what took the path since is not the relay's to remove. */
+void sock_file_remove(const char *path, const struct sock_file *f);
 
 /* Sets the mode and, unless gid is (gid_t)-1, the group of the socket file
  * f, found at path. Follows no symlink, and changes nothing (-ESTALE) when

@@ -1,6 +1,6 @@
-/* test_sockutil.c - a unix socket's mode and group change on the file the
- * relay bound, never on whatever has taken its path since. Every file is in
- * a fresh temporary directory. */
+/* test_sockutil.c - a unix socket's mode and group change, and its file is
+ * removed, on the file the relay bound only, never on whatever has taken its
+ * path since. Every file is in a fresh temporary directory. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -156,6 +156,54 @@ START_TEST(listen_applies_the_mode_to_its_own_file)
 }
 END_TEST
 
+START_TEST(remove_takes_only_its_own_file)
+{
+	struct sock_file f;
+	char err[256];
+	int fd = bound_at(sock_path), other;
+	struct stat st;
+
+	ck_assert_int_eq(sock_file_claim(sock_path, &f, err, sizeof(err)), 0);
+	/* Someone else's socket, then a regular file, took the path. */
+	ck_assert_int_eq(unlink(sock_path), 0);
+	other = bound_at(sock_path);
+	sock_file_remove(sock_path, &f);
+	ck_assert_int_eq(lstat(sock_path, &st), 0);
+	close(other);
+	ck_assert_int_eq(unlink(sock_path), 0);
+	make_victim();
+	ck_assert_int_eq(rename(victim_path, sock_path), 0);
+	sock_file_remove(sock_path, &f);
+	ck_assert_int_eq(lstat(sock_path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(unlink(sock_path), 0);
+	close(fd);
+
+	/* Its own socket goes. */
+	fd = bound_at(sock_path);
+	ck_assert_int_eq(sock_file_claim(sock_path, &f, err, sizeof(err)), 0);
+	sock_file_remove(sock_path, &f);
+	ck_assert_int_eq(lstat(sock_path, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	close(fd);
+}
+END_TEST
+
+START_TEST(prepare_refuses_a_live_socket_and_a_file)
+{
+	char err[256];
+	int fd = bound_at(sock_path);
+
+	ck_assert_int_eq(sock_path_prepare(sock_path, SOCK_DGRAM, err, sizeof(err)), -EADDRINUSE);
+	close(fd); /* the file stays, stale */
+	ck_assert_int_eq(sock_path_prepare(sock_path, SOCK_DGRAM, err, sizeof(err)), 0);
+	ck_assert_int_eq(access(sock_path, F_OK), -1);
+	make_victim();
+	ck_assert_int_eq(sock_path_prepare(victim_path, SOCK_DGRAM, err, sizeof(err)), -EEXIST);
+	ck_assert_int_eq(access(victim_path, F_OK), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("sockutil");
@@ -167,6 +215,8 @@ int main(void)
 	tcase_add_test(tc, another_socket_at_the_path_is_left_alone);
 	tcase_add_test(tc, claim_refuses_what_bind_cannot_have_made);
 	tcase_add_test(tc, listen_applies_the_mode_to_its_own_file);
+	tcase_add_test(tc, remove_takes_only_its_own_file);
+	tcase_add_test(tc, prepare_refuses_a_live_socket_and_a_file);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
