@@ -45,6 +45,6 @@ void admit_count(struct stats *st, const struct sample *s, const struct admit *a
 {
 	if (agg_is_dist(s->type))
 		(*(a->merged ? &st->timers_lines_in : &st->timers_unmerged))++;
-	else if (s->type != METER_SAMPLED)
+	else if (a->merged) /* not a counter whose sum could not be sent */
 		st->merged_lines_in++;
 }
