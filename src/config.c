@@ -343,7 +343,7 @@ static int set_value(struct config *c, const struct config_option *o, const char
 		if (r == -ENOENT)
 			return errmsg(err, errlen, -EINVAL, "unknown group %s", value);
 		if (r != 0)
-			return errmsg(err, errlen, -EINVAL, "cannot look up group %s: %s", value, strerror(-r));
+			return errmsg(err, errlen, r, "cannot look up group %s: %s", value, strerror(-r));
 		strcpy(g->name, value);
 		g->gid = gid;
 		return 0;

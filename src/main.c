@@ -132,13 +132,15 @@ int main(int argc, char **argv)
 	 * and a listing there would fill the journal. */
 	if (print) {
 		struct jbuf text;
+		bool failed;
 		jbuf_init(&text);
 		config_format_ini(&cfg, &text);
-		if (text.buf)
-			fputs(text.buf, stdout);
+		failed = text.failed || !text.buf || fputs(text.buf, stdout) == EOF || fflush(stdout) != 0;
 		jbuf_deinit(&text);
-		if (text.failed)
+		if (failed) {
+			fprintf(stderr, "spectator-relay: cannot print the configuration\n");
 			return 1;
+		}
 	}
 	if (check || print)
 		return 0;

@@ -369,12 +369,13 @@ int resync_open(struct resync *r, uv_loop_t *loop, const struct url *url, uint64
 	r->stats = stats;
 	if ((rc = uv_timer_init(loop, &r->period)) != 0)
 		return rc;
+	r->period.data = r;
 	if ((rc = uv_timer_init(loop, &r->deadline)) != 0) {
 		closes_add(&r->closes, 1);
 		uv_close((uv_handle_t *)&r->period, timer_closed_cb);
 		return rc;
 	}
-	r->period.data = r->deadline.data = r;
+	r->deadline.data = r;
 	if (url->text[0])
 		uv_timer_start(&r->period, period_cb, 0, interval_ms);
 	return 0;
