@@ -161,6 +161,8 @@ class ForwardingTest(RelayTestCase):
         self.assertTrue(all(v != float("inf") for v in big), got)
         self.assertEqual(sum(big), float("inf"))     # as SpectatorD adds them
         self.assertIn("c:small:1", got)
+        # The second 1e308 went alone: not merged.
+        self.assertEqual(relay.admin("stats")["merged"]["lines_in"], 3)
         self.assertExit0(relay)
 
 
