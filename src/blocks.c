@@ -7,15 +7,6 @@
 /* Offsets are 32-bit word indexes. */
 #define MAX_WORDS ((size_t)UINT32_MAX - 1)
 
-unsigned blocks_class_for(size_t n)
-{
-	unsigned c = 0;
-
-	while (c < BLOCKS_CLASSES && blocks_size(c) < n)
-		c++;
-	return c;
-}
-
 static void reset_free(struct blocks *b)
 {
 	for (unsigned c = 0; c < BLOCKS_CLASSES; c++)

@@ -32,9 +32,6 @@ static inline size_t blocks_size(unsigned cls)
 	return (size_t)4 << cls;
 }
 
-/* The smallest class whose blocks hold n words; BLOCKS_CLASSES if none. */
-unsigned blocks_class_for(size_t n);
-
 /* limit_bytes bounds the arena. Allocates nothing yet. */
 void blocks_init(struct blocks *b, size_t limit_bytes);
 void blocks_deinit(struct blocks *b);
