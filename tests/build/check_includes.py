@@ -1,8 +1,9 @@
 """No include cycle among the modules of src/: each module (a .c and its .h)
 includes only modules below it, so that the source tour can list every
-module after the ones it uses.
+module after the ones it uses. Given the README, also checks that its tour
+lists every module, each after every module it includes.
 
-usage: check_includes.py SRC_DIR"""
+usage: check_includes.py SRC_DIR [README]"""
 
 import os
 import re
@@ -46,6 +47,19 @@ def find_cycle(g):
     return None
 
 
+def tour_problems(g, readme):
+    """The README's source tour against the include graph."""
+    with open(readme) as fh:
+        order = re.findall(r"^\| `src/([a-z_]+)\.(?:\[ch\]|c|h)` \|", fh.read(), flags=re.M)
+    problems = ["%s is not in the source tour" % m for m in sorted(set(g) - set(order))]
+    seen = set()
+    for m in order:
+        problems += ["the tour lists %s before %s, which it includes" % (m, i)
+                     for i in sorted(g.get(m, ())) if i not in seen]
+        seen.add(m)
+    return problems
+
+
 def main():
     g = graph(sys.argv[1])
     missing = sorted({i for incs in g.values() for i in incs} - set(g))
@@ -56,7 +70,12 @@ def main():
     if cycle:
         print("include cycle: %s" % " -> ".join(cycle))
         return 1
-    print("%d modules, no include cycle" % len(g))
+    if len(sys.argv) > 2:
+        problems = tour_problems(g, sys.argv[2])
+        if problems:
+            print("\n".join(problems))
+            return 1
+    print("%d modules, no include cycle%s" % (len(g), ", in the tour's order" if len(sys.argv) > 2 else ""))
     return 0
 
 
