@@ -113,13 +113,6 @@ static void put_tag(struct writer *w, const char *key, size_t klen, const char *
 	put(w, val, vlen);
 }
 
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c != 0 ? c : (alen > blen) - (alen < blen);
-}
-
 /* A tag the id gets, replacing one of the same key. */
 struct forced_tag {
 	const char *key, *val;
@@ -144,7 +137,7 @@ static void put_id(struct writer *w, const char *id, size_t len, const struct fo
 		const char *stop = memchr(eq, ',', (size_t)(end - eq));
 		size_t klen = (size_t)(eq - key);
 		int c = 1;
-		while (next < nf && (c = key_cmp(f[next].key, f[next].klen, key, klen)) <= 0) {
+		while (next < nf && (c = tag_key_cmp(f[next].key, f[next].klen, key, klen)) <= 0) {
 			put_tag(w, f[next].key, f[next].klen, f[next].val, f[next].vlen);
 			next++;
 			if (c == 0)

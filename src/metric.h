@@ -57,6 +57,20 @@ static inline size_t metric_line_len(size_t id_len, size_t extra_len, size_t val
 	return 1 + (extra_len ? 1 + extra_len : 0) + 1 + id_len + 1 + value_len;
 }
 
+/* The order of tag keys in a canonical id: bytewise, unsigned, a prefix
+ * before what it prefixes. The parser sorts tags by it and the encoder
+ * merges forced tags into them by it, so there is one definition. Keys are
+ * short: compared in line, without a call into libc. */
+static inline int tag_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return (uint8_t)a[i] - (uint8_t)b[i];
+	return (alen > blen) - (alen < blen);
+}
+
 /* Why a line was refused. Parser reasons come first, in the order of the
  * checks (docs/protocol.md section 12.7); the last ones are window limits.
  * Names are stable: they appear in stats, self-metrics and docs. */

@@ -99,17 +99,6 @@ static inline size_t next_special(const uint64_t *bits, size_t pos)
 	return (w << 6) + (size_t)__builtin_ctzll(word);
 }
 
-/* Keys are short: compare in line, without a call into libc. */
-static inline int bytes_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
-{
-	uint32_t n = alen < blen ? alen : blen;
-
-	for (uint32_t i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return (uint8_t)a[i] - (uint8_t)b[i];
-	return (alen > blen) - (alen < blen);
-}
-
 static inline bool is_digit(uint8_t c)
 {
 	return c >= '0' && c <= '9';
@@ -505,7 +494,7 @@ static enum reject_reason parse_value(struct proto_parser *ps, enum meter_type t
 
 static inline int key_cmp(const char *base, const struct proto_tag *a, const struct proto_tag *b)
 {
-	return bytes_cmp(base + a->key_off, a->key_len, base + b->key_off, b->key_len);
+	return tag_key_cmp(base + a->key_off, a->key_len, base + b->key_off, b->key_len);
 }
 
 static int tag_qsort_cmp(const void *pa, const void *pb, void *base)
@@ -691,7 +680,7 @@ enum reject_reason proto_parse_line(struct proto_parser *ps, const char *line, s
 			/* The line can be used in place only if its keys already
 			 * ascend strictly (no duplicates to resolve). */
 			if (sorted && prev_key &&
-			    bytes_cmp(prev_key, prev_len, name + seg, t->key_len) >= 0)
+			    tag_key_cmp(prev_key, prev_len, name + seg, t->key_len) >= 0)
 				sorted = false;
 			prev_key = name + seg;
 			prev_len = t->key_len;
