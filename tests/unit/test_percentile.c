@@ -10,6 +10,7 @@
 
 #include "percentile.h"
 #include "testutil.h"
+#include "xorshift.h"
 
 /* Checks every row of one file; returns the rows of each kind it read. */
 static void check_file(const char *path, size_t *buckets, size_t *indexes)
@@ -99,9 +100,7 @@ START_TEST(monotonic_and_near_the_bounds)
 		prev = i;
 	}
 	for (int k = 0; k < 50000; k++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		xorshift64(&x);
 		int64_t v = (int64_t)(x >> (1 + x % 63));
 		size_t i = pct_bucket_index(v);
 		ck_assert_uint_lt(i, PCT_BUCKETS);

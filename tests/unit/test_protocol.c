@@ -10,6 +10,7 @@
 #include "encode.h"
 #include "protocol.h"
 #include "testutil.h"
+#include "xorshift.h"
 
 static struct vector *vec;
 static size_t nvec;
@@ -425,10 +426,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t next_rand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 START_TEST(numbers_match_strtod)
