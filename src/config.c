@@ -454,7 +454,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1; /* report only the first error; its line is the one inih returns */
 	if (!o) {
 		ctx->failed = true;
-		if (!known_section(section, strlen(section)))
+		if (section[0] == '\0')
+			snprintf(ctx->msg, ctx->msglen, "%s: outside any [section]", name);
+		else if (!known_section(section, strlen(section)))
 			snprintf(ctx->msg, ctx->msglen, "[%s]: unknown section", section);
 		else
 			snprintf(ctx->msg, ctx->msglen, "%s: unknown key in [%s]", name, section);

@@ -456,6 +456,15 @@ START_TEST(unknown_key)
 }
 END_TEST
 
+/* Every key belongs to a section: one above them all is named, not called
+ * an unknown section "[]". */
+START_TEST(key_outside_a_section)
+{
+	load_bad("window = 1s\n[relay]\n", "1: window: outside any [section]");
+	load_bad("; a comment first\n\nlevel = debug\n", "3: level: outside any [section]");
+}
+END_TEST
+
 START_TEST(set_twice)
 {
 	load_bad("[relay]\nwindow = 1s\nmerge_timers = true\nwindow = 2s\n", "4: window: set twice");
@@ -851,6 +860,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, unknown_section);
 	tcase_add_test(tc, unknown_key);
+	tcase_add_test(tc, key_outside_a_section);
 	tcase_add_test(tc, set_twice);
 	tcase_add_test(tc, syntax_error);
 	tcase_add_test(tc, long_line);
