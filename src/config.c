@@ -730,7 +730,8 @@ void config_keep_restart_only(struct config *next, const struct config *running)
 void config_diff(const struct config *a, const struct config *b, char *live, size_t live_cap,
 		 char *restart, size_t restart_cap)
 {
-	char va[1024], vb[1024];
+	/* Whole values: two listen lists may differ only in their last address. */
+	char va[CONFIG_VALUE_MAX], vb[CONFIG_VALUE_MAX];
 	size_t nl = 0, nr = 0;
 
 	live[0] = restart[0] = '\0';

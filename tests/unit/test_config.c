@@ -668,6 +668,28 @@ START_TEST(diff_of_everything)
 }
 END_TEST
 
+/* A listen list differs only in its last address, far into its text. */
+START_TEST(diff_sees_the_whole_listen_list)
+{
+	static struct config a, b;
+	char text[8192], live[512], restart[512];
+	size_t n = (size_t)snprintf(text, sizeof(text), "[relay]\nlisten =");
+
+	for (int i = 0; i < CONFIG_MAX_LISTEN; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      " unix:///run/spectator-relay/a-rather-long-directory-name/"
+				      "and-a-long-socket-name-%02d.unix\n",
+				      i);
+	load_ok(&a, text);
+	text[n - 8] = 'X'; /* ...-15.unix -> ...-X5.unix */
+	load_ok(&b, text);
+	ck_assert_str_ne(a.listen[15].text, b.listen[15].text);
+	config_diff(&a, &b, live, sizeof(live), restart, sizeof(restart));
+	ck_assert_str_eq(live, "relay.listen");
+	ck_assert_str_eq(restart, "");
+}
+END_TEST
+
 START_TEST(keep_restart_only_keeps_exactly_those)
 {
 	static struct config running, next, loaded;
@@ -874,6 +896,7 @@ int main(void)
 	tcase_add_test(tc, everything_changed_changes_every_option);
 	tcase_add_test(tc, diff_lists_live_and_restart_options);
 	tcase_add_test(tc, diff_of_everything);
+	tcase_add_test(tc, diff_sees_the_whole_listen_list);
 	tcase_add_test(tc, keep_restart_only_keeps_exactly_those);
 	suite_add_tcase(su, tc);
 
