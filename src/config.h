@@ -105,8 +105,9 @@ void config_defaults(struct config *c);
  * directory", larger than 64 KiB) has no line. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
-/* The effective configuration as INI text or as a JSON object, appended
- * to out (json.h; out->failed says whether memory ran out). */
+/* The effective configuration as INI text (which config_load() reads back
+ * as the same configuration) or as a JSON object, appended to out (json.h;
+ * out->failed says whether memory ran out). */
 void config_format_ini(const struct config *c, struct jbuf *out);
 void config_format_json(const struct config *c, struct jbuf *out);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -16,7 +17,8 @@
 #include "testutil.h"
 
 static char dir[64];
-static char path[128];
+static char path[300];
+static char long_dir[300]; /* a directory with a long name in dir, or "" */
 
 static void setup(void)
 {
@@ -32,6 +34,9 @@ static void teardown(void)
 	unlink(path);
 	snprintf(p, sizeof(p), "%s/printed.ini", dir);
 	unlink(p);
+	if (long_dir[0])
+		rmdir(long_dir);
+	long_dir[0] = '\0';
 	rmdir(dir);
 }
 
@@ -770,6 +775,38 @@ START_TEST(ini_round_trip_of_everything_changed)
 }
 END_TEST
 
+/* Values as long as a file can hold them: a line of at most 198 bytes, as
+ * many listen lines as addresses, and a file whose path is too long for the
+ * comment that names it. */
+START_TEST(ini_round_trip_of_the_longest_values)
+{
+	static struct config c;
+	char text[8192], tags[256], name[201];
+	size_t n = (size_t)snprintf(text, sizeof(text), "[relay]\nlisten =");
+
+	for (int i = 0; i < CONFIG_MAX_LISTEN; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      " unix:///run/spectator-relay/a-rather-long-directory-name/"
+				      "and-a-long-socket-name-%02d.unix\n",
+				      i);
+	/* "tags=" and 193 bytes: the longest line. */
+	memset(tags, 'v', sizeof(tags));
+	memcpy(tags, "k=", 2);
+	tags[193] = '\0';
+	snprintf(text + n, sizeof(text) - n, "[self_metrics]\ntags=%s\n", tags);
+	memset(name, 'd', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(long_dir, sizeof(long_dir), "%s/%s", dir, name);
+	ck_assert_int_eq(mkdir(long_dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/relay.ini", long_dir);
+	load_ok(&c, text);
+	ck_assert_str_eq(c.path, path);
+	ck_assert_uint_eq(c.nlisten, CONFIG_MAX_LISTEN);
+	ck_assert_str_eq(c.self_metrics_tags, tags);
+	assert_ini_round_trip(&c);
+}
+END_TEST
+
 START_TEST(ini_has_every_option_in_table_order)
 {
 	static struct config c;
@@ -904,6 +941,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, ini_round_trip_of_the_defaults);
 	tcase_add_test(tc, ini_round_trip_of_everything_changed);
+	tcase_add_test(tc, ini_round_trip_of_the_longest_values);
 	tcase_add_test(tc, ini_has_every_option_in_table_order);
 	tcase_add_test(tc, json_parses_and_says_the_same);
 	suite_add_tcase(su, tc);
