@@ -561,6 +561,8 @@ START_TEST(last_newline_past_max_datagram_stays_behind)
 	expect_datagram(peer, want);
 	fill_line(want, "short", 511); /* within the limit, '\n' included */
 	expect_datagram(peer, want);
+	/* forwarded.bytes: the bytes sent, not the byte left behind. */
+	ck_assert_uint_eq(stats.forwarded_bytes, 512 + 512);
 }
 END_TEST
 
