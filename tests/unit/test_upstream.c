@@ -211,12 +211,12 @@ END_TEST
 START_TEST(blocked_until_the_peer_reads)
 {
 	struct url u = url_of("unix://", peer_path);
-	enum { N = 300 };
+	enum { N = 3000 }; /* more than a unix socket queues, whatever its sysctls */
 	char line[64];
 
 	open_upstream(&u, MAXD, 1 << 20);
 	for (int i = 0; i < N; i++) {
-		snprintf(line, sizeof(line), "c:blocked,i=%03d:1\n", i);
+		snprintf(line, sizeof(line), "c:blocked,i=%04d:1\n", i);
 		upstream_push(&up, dg(line));
 	}
 	/* The peer reads nothing: its queue fills, and sendto() says EAGAIN. */
@@ -240,7 +240,7 @@ START_TEST(blocked_until_the_peer_reads)
 	for (int round = 0; round < 10 * N && got < N; round++) {
 		const char *d;
 		while ((d = recv_one(peer))) {
-			snprintf(line, sizeof(line), "c:blocked,i=%03d:1\n", got++);
+			snprintf(line, sizeof(line), "c:blocked,i=%04d:1\n", got++);
 			ck_assert_str_eq(d, line); /* in order, none lost or repeated */
 		}
 		spin();
