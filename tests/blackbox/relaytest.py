@@ -21,12 +21,14 @@ import threading
 import time
 import unittest
 
+# wait_until and SLOW live in tests/waiting.py, shared with the other harnesses.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from waiting import SLOW, wait_until  # noqa: E402,F401 - re-exported for the tests
+
 RELAY_BIN = os.environ.get("RELAY_BIN", os.path.join(os.path.dirname(__file__), "..", "..",
                                                      "build", "spectator-relay"))
 RELAYCTL_BIN = os.environ.get("RELAYCTL_BIN", os.path.join(os.path.dirname(RELAY_BIN),
                                                            "spectator-relayctl"))
-# Sanitizer builds are slower; tests scale their deadlines by this factor.
-SLOW = float(os.environ.get("RELAY_TEST_SLOW", "1"))
 
 
 # A wrapper command that plays systemd's socket activation: run as
@@ -54,19 +56,6 @@ def activate_wrapper(fds, names=None):
     """The wrapper for Relay.start(wrapper=...): fds become LISTEN_FDS."""
     names = names or ["relay"] * len(fds)
     return [sys.executable, "-c", ACTIVATE, ",".join(map(str, fds)), ":".join(names)]
-
-
-def wait_until(predicate, timeout=10.0, interval=0.01, message="condition"):
-    """Polls predicate() until it returns a truthy value; returns that value.
-    Raises AssertionError with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + message)
-        time.sleep(interval)
 
 
 def free_udp_port(family=socket.AF_INET):
