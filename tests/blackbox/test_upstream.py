@@ -5,11 +5,12 @@ max_pending_bytes, oldest first, and counted."""
 
 import os
 import re
+import socket
 import threading
 import time
 import unittest
 
-from relaytest import SLOW, RelayTestCase, free_udp_port, parse_line, wait_until
+from relaytest import SLOW, RelayTestCase, parse_line, wait_until
 from spectatord_model import SpectatordModel, same_publish
 
 
@@ -156,14 +157,24 @@ class UpstreamFaultTest(RelayTestCase):
         assert_timers_exact(self, sender, up)
 
     def test_udp_upstream_refusing_then_back(self):
-        port = free_udp_port()
+        # SpectatorD's port, refusing, yet kept from any other process: a
+        # socket bound to it but connected to itself takes none of the
+        # relay's datagrams, so the kernel answers them with "port
+        # unreachable" as for a closed port.
+        hold = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(hold.close)
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hold.bind(("127.0.0.1", 0))
+        port = hold.getsockname()[1]
+        hold.connect(("127.0.0.1", port))
         relay = self.relay("udp://127.0.0.1:%d" % port, config={"relay": {"window": "100ms"}})
         sender = Sender(relay, transport="unix")
         sender.start()
         wait_until(lambda: "event=upstream_down" in relay.log(), message="ICMP refusal noticed")
         self.assertEqual(relay.admin("stats")["upstream"]["last_error"], "Connection refused")
         time.sleep(0.3)                     # a few windows of refusals
-        back = self.fake("udp", port=port)  # SpectatorD binds the port again
+        back = self.fake("udp", port=port, reuse_port=True)  # SpectatorD binds the port again
+        hold.close()
         wait_until(lambda: back.count() > 50, message="delivery after the port opened")
         sender.finish()
         self.assertExit0(relay)
