@@ -163,7 +163,7 @@ class FakeSpectatord:
                     self.counter_total += sum(float(l.rsplit(":", 1)[1]) for l in lines
                                               if l.startswith("c:"))
             if self.delay:
-                time.sleep(self.delay)
+                time.sleep(self.delay)  # a slow SpectatorD, not synchronisation
 
     def settle(self):
         """Returns once everything the kernel queued for this socket has

@@ -61,7 +61,7 @@ def connect():
             return s
         except BlockingIOError:
             s.close()
-            time.sleep(0.001)
+            time.sleep(0.001)  # the backlog is full: pace the retries
         except OSError:
             sys.exit(0)  # the relay is gone: so is the point of hogging it
     sys.exit(0)
@@ -82,7 +82,7 @@ while time.monotonic() < end:
     if not announced:
         print("holding", flush=True)
         announced = True
-    time.sleep(0.005)
+    time.sleep(0.005)  # pacing the hog's rounds, not synchronisation
 """
 
 

@@ -103,7 +103,9 @@ class SoakTest(RelayTestCase):
                 fakes[-1].close()                    # SpectatorD goes away...
                 wait_until(lambda: relay.admin("stats")["upstream"]["state"] == "down",
                            message="the outage noticed")
-                time.sleep(min(3.0, SECONDS / 10))   # ...for a few windows...
+                deferred = relay.admin("stats")["windows"]["deferred"]
+                wait_until(lambda: relay.admin("stats")["windows"]["deferred"] >= deferred + 4,
+                           message="four windows put off")  # ...for a few windows...
                 fakes.append(self.fake("unix", rcvbuf=16 << 20))  # ...and returns
                 outage_done = True
             time.sleep(0.05)  # the test's own clock, not synchronisation
