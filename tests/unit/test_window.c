@@ -8,7 +8,9 @@
  * the settings a reload changes.
  *
  * Nothing waits on time: the loop runs one non-blocking iteration at a
- * time, and the peer is read without blocking. */
+ * time, and the peer is read without blocking. The one exception is the
+ * test of the timer itself, which runs the loop until the timer has closed
+ * a window (a bounded number of iterations). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
