@@ -454,7 +454,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1; /* report only the first error; its line is the one inih returns */
 	if (!o) {
 		ctx->failed = true;
-		if (!known_section(section, strlen(section)))
+		if (section[0] == '\0')
+			snprintf(ctx->msg, ctx->msglen, "%s: outside any [section]", name);
+		else if (!known_section(section, strlen(section)))
 			snprintf(ctx->msg, ctx->msglen, "[%s]: unknown section", section);
 		else
 			snprintf(ctx->msg, ctx->msglen, "%s: unknown key in [%s]", name, section);
@@ -500,6 +502,10 @@ static void key_of_line(const char *line, size_t n, char *key, size_t cap)
 	snprintf(key, cap, "%.*s%s", (int)end, line, end ? ": " : "");
 }
 
+/* The longest line inih reads whole: INI_MAX_LINE holds it, its '\n' and
+ * a NUL. */
+#define LINE_BYTES (INI_MAX_LINE - 2)
+
 /* inih cuts lines at INI_MAX_LINE and misses empty unknown sections; check
  * both here so that neither passes silently. Returns the first bad line. */
 static int prescan(const char *text, char *msg, size_t msglen)
@@ -510,10 +516,10 @@ static int prescan(const char *text, char *msg, size_t msglen)
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		lineno++;
-		if (n >= INI_MAX_LINE - 1) {
+		if (n > LINE_BYTES) {
 			char key[80];
 			key_of_line(p, n, key, sizeof(key));
-			snprintf(msg, msglen, "%sline longer than %d bytes", key, INI_MAX_LINE - 2);
+			snprintf(msg, msglen, "%sline longer than %d bytes", key, LINE_BYTES);
 			return lineno;
 		}
 		const char *s = p;
@@ -662,28 +668,60 @@ void config_value_text(const struct config *c, const struct config_option *o, ch
 	}
 }
 
+/* The listen list as config_load() reads it back: on indented continuation
+ * lines once one line would be longer than LINE_BYTES. */
+static void format_listen(const struct config *c, struct jbuf *out)
+{
+	size_t col = strlen("listen =");
+
+	jbuf_printf(out, "listen =");
+	for (size_t i = 0; i < c->nlisten; i++) {
+		size_t n = strlen(c->listen[i].text);
+		if (i > 0 && col + 1 + n > LINE_BYTES) {
+			jbuf_printf(out, "\n ");
+			col = 1;
+		}
+		jbuf_printf(out, " %s", c->listen[i].text);
+		col += 1 + n;
+	}
+	jbuf_printf(out, "\n");
+}
+
 void config_format_ini(const struct config *c, struct jbuf *out)
 {
 	const char *section = "";
-	char value[1024];
+	char value[CONFIG_VALUE_MAX];
+	const char *head = "; effective configuration (";
+	const char *from = c->path[0] ? c->path : "built-in defaults";
+	size_t room = LINE_BYTES - strlen(head) - strlen(")");
 
-	jbuf_printf(out, "; effective configuration (%s)\n",
-		    c->path[0] ? c->path : "built-in defaults");
+	/* Every line must read back: a path too long for the comment is cut. */
+	if (strlen(from) > room)
+		jbuf_printf(out, "%s%.*s...)\n", head, (int)(room - 3), from);
+	else
+		jbuf_printf(out, "%s%s)\n", head, from);
 	for (size_t i = 0; i < config_noptions; i++) {
 		const struct config_option *o = &config_options[i];
 		if (strcmp(section, o->section) != 0) {
 			jbuf_printf(out, "%s[%s]\n", i ? "\n" : "", o->section);
 			section = o->section;
 		}
+		if (o->type == CONF_URL_LIST) {
+			format_listen(c, out);
+			continue;
+		}
 		config_value_text(c, o, value, sizeof(value));
-		jbuf_printf(out, "%s = %s\n", o->name, value);
+		/* A value read from a line without spaces around '=' may leave
+		 * no room for them. */
+		bool tight = strlen(o->name) + strlen(" = ") + strlen(value) > LINE_BYTES;
+		jbuf_printf(out, "%s%s%s\n", o->name, tight ? "=" : " = ", value);
 	}
 }
 
 void config_format_json(const struct config *c, struct jbuf *out)
 {
 	const char *section = "";
-	char value[1024];
+	char value[CONFIG_VALUE_MAX];
 
 	jbuf_printf(out, "{\"path\": ");
 	jbuf_cstring(out, c->path);
@@ -728,7 +766,8 @@ void config_keep_restart_only(struct config *next, const struct config *running)
 void config_diff(const struct config *a, const struct config *b, char *live, size_t live_cap,
 		 char *restart, size_t restart_cap)
 {
-	char va[1024], vb[1024];
+	/* Whole values: two listen lists may differ only in their last address. */
+	char va[CONFIG_VALUE_MAX], vb[CONFIG_VALUE_MAX];
 	size_t nl = 0, nr = 0;
 
 	live[0] = restart[0] = '\0';

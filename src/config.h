@@ -105,12 +105,18 @@ void config_defaults(struct config *c);
  * directory", larger than 64 KiB) has no line. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
-/* The effective configuration as INI text or as a JSON object, appended
- * to out (json.h; out->failed says whether memory ran out). */
+/* The effective configuration as INI text (which config_load() reads back
+ * as the same configuration) or as a JSON object, appended to out (json.h;
+ * out->failed says whether memory ran out). */
 void config_format_ini(const struct config *c, struct jbuf *out);
 void config_format_json(const struct config *c, struct jbuf *out);
 
-/* One option's value as text, in the file's syntax. */
+/* The longest text config_value_text() writes, NUL included: a listen list
+ * of CONFIG_MAX_LISTEN addresses as long as a URL may be. */
+#define CONFIG_VALUE_MAX (CONFIG_MAX_LISTEN * sizeof(((struct url *)0)->text))
+
+/* One option's value as text, in the file's syntax; cut to cap bytes (a
+ * buffer of CONFIG_VALUE_MAX holds any). */
 void config_value_text(const struct config *c, const struct config_option *o, char *buf,
 		       size_t cap);
 

@@ -153,14 +153,22 @@ void upstream_set_source(struct upstream *up, const struct upstream_source *src)
  * Sending
  * ------------------------------------------------------------------------ */
 
+/* The bytes of a datagram of len that go out, as forwarded.bytes counts
+ * them: all of them to a stream; on a datagram socket, all but a last '\n'
+ * past max_datagram (encode.h), which it need not carry. */
+static size_t sent_len(const struct upstream *up, size_t len)
+{
+	bool dgram_sock = up->url.kind == URL_UNIX || up->url.kind == URL_UDP;
+
+	return dgram_sock && len > up->max_datagram ? len - 1 : len;
+}
+
 /* Bytes taken (all of them, for datagrams; perhaps fewer, for streams), or
  * -errno. */
 static ssize_t send_one(struct upstream *up, const char *buf, size_t len)
 {
 	ssize_t n;
-	/* A datagram's last '\n' may go past max_datagram (encode.h); a
-	 * datagram socket need not carry it. */
-	size_t dlen = len > up->max_datagram ? len - 1 : len;
+	size_t dlen = sent_len(up, len);
 
 	switch (up->url.kind) {
 	case URL_UNIX:
@@ -335,7 +343,7 @@ static int send_queued(struct upstream *up)
 	if ((size_t)n < d->len)
 		keep_rest(up, d->data, d->len, (size_t)n, d->lines);
 	else
-		count_delivered(up, d->len, d->lines);
+		count_delivered(up, sent_len(up, d->len), d->lines);
 	dgram_free(up->pool, dgram_queue_pop(&up->queue));
 	return up->partial.len ? 0 : 1;
 }
@@ -360,7 +368,7 @@ static int send_pulled(struct upstream *up, const struct packer *pk)
 		keep_rest(up, pk->buf, pk->len, (size_t)n, pk->lines);
 		return 0;
 	}
-	count_delivered(up, pk->len, pk->lines);
+	count_delivered(up, sent_len(up, pk->len), pk->lines);
 	return 1;
 }
 

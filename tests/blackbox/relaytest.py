@@ -11,6 +11,7 @@ import collections
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,12 +22,14 @@ import threading
 import time
 import unittest
 
+# wait_until and SLOW live in tests/waiting.py, shared with the other harnesses.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from waiting import SLOW, wait_until  # noqa: E402,F401 - re-exported for the tests
+
 RELAY_BIN = os.environ.get("RELAY_BIN", os.path.join(os.path.dirname(__file__), "..", "..",
                                                      "build", "spectator-relay"))
 RELAYCTL_BIN = os.environ.get("RELAYCTL_BIN", os.path.join(os.path.dirname(RELAY_BIN),
                                                            "spectator-relayctl"))
-# Sanitizer builds are slower; tests scale their deadlines by this factor.
-SLOW = float(os.environ.get("RELAY_TEST_SLOW", "1"))
 
 
 # A wrapper command that plays systemd's socket activation: run as
@@ -56,25 +59,33 @@ def activate_wrapper(fds, names=None):
     return [sys.executable, "-c", ACTIVATE, ",".join(map(str, fds)), ":".join(names)]
 
 
-def wait_until(predicate, timeout=10.0, interval=0.01, message="condition"):
-    """Polls predicate() until it returns a truthy value; returns that value.
-    Raises AssertionError with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + message)
-        time.sleep(interval)
-
-
 def free_udp_port(family=socket.AF_INET):
-    """A UDP port nothing is bound to right now on loopback."""
+    """A UDP port nothing was bound to a moment ago on loopback: only for a
+    port the relay itself must bind. Another process (a test running beside
+    this one under ctest -j) may take it before the relay does, so whoever
+    hands it to the relay tries again with another on "Address already in
+    use" (port_taken(); Relay does, for the ports it chooses). A fake binds
+    port 0 and reports the port it got instead."""
     host = "127.0.0.1" if family == socket.AF_INET else "::1"
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+# How many ports a start or a reload tries before it gives up.
+PORT_ATTEMPTS = 5
+
+
+def port_taken(text, *ports):
+    """Whether the relay's message (its log, a reload's reply) says that one
+    of these UDP ports was taken by another process before it could bind
+    it."""
+    return any(re.search(r"cannot bind udp://\S+:%d: Address already in use" % p, text)
+               for p in ports if p)
+
+
+class PortTaken(Exception):
+    """The relay could not start: a port chosen for it was taken first."""
 
 
 def parse_line(line):
@@ -91,9 +102,10 @@ class FakeSpectatord:
     `resume()` reads again, `close()` removes the socket."""
 
     def __init__(self, kind, path=None, family=socket.AF_INET, rcvbuf=None, delay=0.0, port=0,
-                 keep=True):
+                 keep=True, reuse_port=False):
         """keep=False counts lines and sums counter values without keeping
-        them (for floods)."""
+        them (for floods). reuse_port: SO_REUSEADDR, to bind a port the test
+        holds with a socket of its own (it must set it too)."""
         self.kind = kind
         self.lines = []
         self.datagrams = []
@@ -116,6 +128,8 @@ class FakeSpectatord:
         else:
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
             host = "127.0.0.1" if family == socket.AF_INET else "::1"
+            if reuse_port:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.sock.bind((host, port))
             port = self.sock.getsockname()[1]
             self.url = "udp://%s:%d" % (host if family == socket.AF_INET else "[::1]", port)
@@ -138,7 +152,7 @@ class FakeSpectatord:
                 return
             self._take(data)
             if self.delay:
-                time.sleep(self.delay)
+                time.sleep(self.delay)  # a slow SpectatorD, not synchronisation
 
     def _take(self, data):
         if not data:
@@ -217,17 +231,22 @@ class FakeSpectatord:
 class Relay:
     """The real binary with a generated config in its own temporary directory.
     Sections given as {"relay": {"window": "200ms"}} override the defaults
-    chosen here (UDP on a free IPv4 port, a unix socket in the directory)."""
+    chosen here (UDP on a free IPv4 port, a unix socket in the directory).
+
+    In `listen`, {udp} and {udp6} stand for free loopback UDP ports (IPv4,
+    IPv6) that the harness chooses, as udp_port and udp6_port. The relay must
+    bind them itself, so a start that finds one taken by another process in
+    the meantime is tried again on new ones, PORT_ATTEMPTS times at most. A
+    listen without them is started as it is."""
 
     def __init__(self, tmp, upstream_url, config=None, listen=None, env=None, start=True,
                  extra_args=()):
         self.tmp = tmp
-        self.udp_port = free_udp_port()
         self.unix_path = os.path.join(tmp, "relay.unix")
         self.admin_path = os.path.join(tmp, "admin.sock")
         if listen is None:
-            listen = "udp://127.0.0.1:%d unix://%s" % (self.udp_port, self.unix_path)
-        sections = {
+            listen = "udp://127.0.0.1:{udp} unix://%s" % self.unix_path
+        self.sections = {
             "relay": {"listen": listen, "upstream": upstream_url, "window": "200ms"},
             "admin": {"socket": self.admin_path},
             # A test's fake SpectatorD has no admin server; test_resync has one.
@@ -236,52 +255,103 @@ class Relay:
             "log": {"level": "info"},
         }
         for sec, keys in (config or {}).items():
-            sections.setdefault(sec, {}).update(keys)
+            self.sections.setdefault(sec, {}).update(keys)
+        self.udp6_port = None
+        self.choose_ports()
         self.config_path = os.path.join(tmp, "relay.ini")
-        self.write_config(sections)
+        self.write_config(self.sections)
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.extra_args = list(extra_args)
         self.proc = None
+        self._stderr = self._stdout = None
         self.stderr_path = os.path.join(tmp, "relay.stderr")
         self.stdout_path = os.path.join(tmp, "relay.stdout")
         if start:
             self.start()
 
+    def chooses_ports(self):
+        listen = self.sections.get("relay", {}).get("listen", "")
+        return "{udp}" in listen or "{udp6}" in listen
+
+    def choose_ports(self):
+        """New ports for {udp} and {udp6}. udp_port is chosen even when the
+        listen has no {udp}, as before: send_udp() needs some port."""
+        self.udp_port = free_udp_port()
+        if "{udp6}" in self.sections.get("relay", {}).get("listen", ""):
+            self.udp6_port = free_udp_port(socket.AF_INET6)
+
     def write_config(self, sections):
+        """Writes sections as the relay's file, and keeps them for a start
+        that must choose other ports; {udp} and {udp6} in a listen become
+        the ports chosen."""
+        self.sections = sections
         with open(self.config_path, "w") as f:
             for sec, keys in sections.items():
                 f.write("[%s]\n" % sec)
                 for k, v in keys.items():
+                    if sec == "relay" and k == "listen":
+                        v = v.replace("{udp}", str(self.udp_port))
+                        v = v.replace("{udp6}", str(self.udp6_port))
                     f.write("%s = %s\n" % (k, v))
                 f.write("\n")
 
-    def start(self, wait=True, pass_fds=(), wrapper=(), stdout=None):
+    def start(self, wait=True, pass_fds=(), wrapper=(), stdout=None, ready=None):
         """Starts the binary; wrapper is a command that execs it (its
         arguments follow the wrapper's). stdout: a file descriptor to give
-        it instead of the file stdout_path."""
+        it instead of the file stdout_path. wait: until ready() is true
+        (by default, until the relay logs event=ready); a start whose chosen
+        port was taken meanwhile is tried again on new ports. Without wait,
+        a taken port is the test's to notice."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._spawn(pass_fds, wrapper, stdout)
+            if not wait:
+                return self
+            try:
+                self.wait_ready(ready)
+                return self
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS:
+                    raise AssertionError("%d starts found their ports taken:\n%s"
+                                         % (attempt, self.log()))
+                self.choose_ports()
+                self.write_config(self.sections)
+
+    def _spawn(self, pass_fds, wrapper, stdout):
+        for f in (self._stderr, self._stdout):
+            if f:
+                f.close()
         self._stderr = open(self.stderr_path, "ab")
         self._stdout = open(self.stdout_path, "ab")
+        self._log_start = os.path.getsize(self.stderr_path)
         self.proc = subprocess.Popen(list(wrapper) + [RELAY_BIN, "--config", self.config_path] +
                                      self.extra_args, stderr=self._stderr,
                                      stdout=self._stdout if stdout is None else stdout,
                                      env=self.env, pass_fds=pass_fds)
-        if wait:
-            self.wait_ready()
-        return self
 
     def log(self):
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def wait_ready(self):
-        def ready():
+    def wait_ready(self, ready=None):
+        """Until the process started last is ready: ready() is true, or by
+        default its log says event=ready. Raises PortTaken if it exited
+        because a port chosen for it was taken, AssertionError if it exited
+        for any other reason."""
+        def this_run():
+            with open(self.stderr_path, "rb") as f:
+                f.seek(self._log_start)
+                return f.read().decode("utf-8", "replace")
+
+        def up():
             if self.proc.poll() is not None:
+                if self.chooses_ports() and port_taken(this_run(), self.udp_port,
+                                                       self.udp6_port):
+                    raise PortTaken()
                 raise AssertionError("relay exited with %s:\n%s" % (self.proc.returncode,
                                                                     self.log()))
-            return self.log().count("event=ready") >= getattr(self, "_starts", 0) + 1
-        wait_until(ready, 10, message="relay readiness")
-        self._starts = getattr(self, "_starts", 0) + 1
+            return ready() if ready else "event=ready" in this_run()
+        return wait_until(up, 10, message="relay readiness")
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -306,7 +376,7 @@ class Relay:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for f in (getattr(self, "_stderr", None), getattr(self, "_stdout", None)):
+        for f in (self._stderr, self._stdout):
             if f:
                 f.close()
 

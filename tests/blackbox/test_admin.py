@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from relaytest import RELAYCTL_BIN, SLOW, RelayTestCase, free_udp_port, parse_line, wait_until
+from relaytest import RELAYCTL_BIN, SLOW, RelayTestCase, parse_line, wait_until
 from test_docs import stopped
 
 
@@ -61,7 +61,7 @@ def connect():
             return s
         except BlockingIOError:
             s.close()
-            time.sleep(0.001)
+            time.sleep(0.001)  # the backlog is full: pace the retries
         except OSError:
             sys.exit(0)  # the relay is gone: so is the point of hogging it
     sys.exit(0)
@@ -82,7 +82,7 @@ while time.monotonic() < end:
     if not announced:
         print("holding", flush=True)
         announced = True
-    time.sleep(0.005)
+    time.sleep(0.005)  # pacing the hog's rounds, not synchronisation
 """
 
 
@@ -407,11 +407,9 @@ class KernelDropsTest(RelayTestCase):
     def test_kernel_drops_are_counted_on_ipv4_and_ipv6(self):
         """SpectatorD's own drop counter misses IPv6 sockets; the relay's does
         not. The relay is stopped while its small buffers overflow."""
-        port6 = free_udp_port(socket.AF_INET6)
-        relay = self.relay(self.fake("unix"),
-                           listen="udp://127.0.0.1:%d udp://[::1]:%d" % (free_udp_port(), port6),
+        relay = self.relay(self.fake("unix"), listen="udp://127.0.0.1:{udp} udp://[::1]:{udp6}",
                            config={"sockets": {"receive_buffer": "4KiB"}})
-        relay.udp_port = int(relay.admin("config")["relay"]["listen"][0].rsplit(":", 1)[1])
+        port6 = relay.udp6_port
         relay.signal(signal.SIGSTOP)
         wait_until(lambda: stopped(relay.proc.pid), message="the relay to stop")
         for _ in range(2000):

@@ -80,9 +80,9 @@ class ForwardingTest(RelayTestCase):
 
     def test_udp_ipv6(self):
         up = self.fake("unix")
-        port6 = __import__("relaytest").free_udp_port(socket.AF_INET6)
-        relay = self.relay(up, listen="udp://[::1]:%d" % port6)
-        relay.send_udp("c:v6:1\nc:v6:2\nt:v6lat:0.25", family=socket.AF_INET6, port=port6)
+        relay = self.relay(up, listen="udp://[::1]:{udp6}")
+        relay.send_udp("c:v6:1\nc:v6:2\nt:v6lat:0.25", family=socket.AF_INET6,
+                       port=relay.udp6_port)
         wait_until(lambda: len(up.snapshot()) >= 2, message="IPv6 lines")
         self.assertExit0(relay)
         self.assertEqual(sorted(up.snapshot()), ["c:v6:3", "t:v6lat:0.25"])

@@ -9,7 +9,7 @@ import random
 import socket
 import unittest
 
-from relaytest import RelayTestCase, free_udp_port, parse_line, wait_until
+from relaytest import RelayTestCase, parse_line, wait_until
 
 UNIX_MAX = 65535   # the largest unix datagram SpectatorD takes safely
 SPECTATORD_READ = 65536   # where SpectatorD's read, and so the relay's, cuts a longer one
@@ -136,11 +136,10 @@ class HostileTest(RelayTestCase):
 
     def test_every_listener_survives_and_counts(self):
         up = self.fake("unix", rcvbuf=16 << 20)
-        port4, port6 = free_udp_port(), free_udp_port(socket.AF_INET6)
         relay = self.relay(up, config={"relay": {"window": "200ms"}},
-                           listen="udp://127.0.0.1:%d udp://[::1]:%d unix://%s" % (
-                               port4, port6, os.path.join(self.tmp, "relay.unix")))
-        relay.udp_port = port4
+                           listen="udp://127.0.0.1:{udp} udp://[::1]:{udp6} unix://%s"
+                           % os.path.join(self.tmp, "relay.unix"))
+        port6 = relay.udp6_port
         batteries = []
         for transport, limit in (("udp", UDP4_MAX), ("udp6", UDP4_MAX), ("unix", UNIX_MAX)):
             b = Battery(relay, transport, port6)
@@ -241,7 +240,7 @@ class HostileTest(RelayTestCase):
 class SecurityTest(RelayTestCase):
 
     def test_non_loopback_listener_logs_a_warning(self):
-        relay = self.relay(self.fake("unix"), listen="udp://0.0.0.0:%d" % free_udp_port())
+        relay = self.relay(self.fake("unix"), listen="udp://0.0.0.0:{udp}")
         self.assertRegex(relay.log(), r"event=listen_not_loopback listener=udp://0\.0\.0\.0:\d+")
         self.assertExit0(relay)
 
@@ -254,10 +253,8 @@ class SecurityTest(RelayTestCase):
         """libuv turns SO_REUSEADDR on when it wraps a socket; the relay
         turns it off, so that nobody can bind the port beside it and take
         the clients' datagrams."""
-        port6 = free_udp_port(socket.AF_INET6)
-        relay = self.relay(self.fake("unix"), listen="udp://127.0.0.1:%d udp://[::1]:%d" % (
-            free_udp_port(), port6))
-        port4 = int(relay.admin("config")["relay"]["listen"][0].rsplit(":", 1)[1])
+        relay = self.relay(self.fake("unix"), listen="udp://127.0.0.1:{udp} udp://[::1]:{udp6}")
+        port4, port6 = relay.udp_port, relay.udp6_port
         for family, host, port in ((socket.AF_INET, "127.0.0.1", port4),
                                    (socket.AF_INET6, "::1", port6)):
             with socket.socket(family, socket.SOCK_DGRAM) as thief:

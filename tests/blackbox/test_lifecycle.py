@@ -109,7 +109,7 @@ with open(log, "wb") as err:
     while time.monotonic() < deadline and p.poll() is None:
         if b"event=ready" in open(log, "rb").read():
             break
-        time.sleep(0.01)
+        time.sleep(0.01)  # polls the log for readiness, against the deadline above
     p.terminate()
     sys.exit(p.wait())
 """

@@ -105,7 +105,7 @@ class LossesTest(RelayTestCase):
                 s.sendto("\n".join("c:flood,i=%d:1" % (sent * 10 + j)
                                    for j in range(10)).encode(), relay.unix_path)
                 sent += 1
-                time.sleep(0.003)
+                time.sleep(0.003)  # pacing the flood, not synchronisation
         wait_until(lambda: lost(relay, "series-limit"), 5, message="the first warning")
         counted = wait_until(lambda: (lambda s: s["received"]["datagrams"] == sent and
                                       s["dropped"]["series_limit"])(relay.admin("stats")),

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from relaytest import SLOW, Relay, RelayTestCase, activate_wrapper, free_udp_port, wait_until
+from relaytest import SLOW, Relay, RelayTestCase, activate_wrapper, wait_until
 
 class Notify:
     """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
@@ -30,13 +30,17 @@ class Notify:
             except socket.timeout:
                 return self.messages
 
+    def found(self, prefix, after=0):
+        """One more than the index of the first message from `after` on
+        with a line starting with prefix, or None."""
+        for i, m in enumerate(self.poll()[after:], after):
+            if any(line.startswith(prefix) for line in m.split("\n")):
+                return i + 1
+        return None
+
     def wait_for(self, prefix, after=0, timeout=10):
-        def found():
-            for i, m in enumerate(self.poll()[after:], after):
-                if any(line.startswith(prefix) for line in m.split("\n")):
-                    return i + 1
-            return None
-        return wait_until(found, timeout, message="%s on NOTIFY_SOCKET" % prefix)
+        return wait_until(lambda: self.found(prefix, after), timeout,
+                          message="%s on NOTIFY_SOCKET" % prefix)
 
     def close(self):
         self.sock.close()
@@ -50,7 +54,7 @@ class NotifyTest(RelayTestCase):
         up = self.fake("unix")
         relay = self.relay(up, start=False, config={"relay": {"window": "200ms"}},
                            env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
-        relay.start(wait=False)
+        relay.start(ready=lambda: notify.found("READY=1"))
         ready = notify.wait_for("READY=1")
         # Ready means the sockets are bound: the port is taken, the path
         # exists, and a datagram sent now is read.
@@ -138,22 +142,28 @@ def restart_run(test, activated, restarts=3, rate=10000):
     """Starts a relay, restarts it `restarts` times while a sender keeps
     sending, and returns (sent, delivered, refused at the sender)."""
     up = test.fake("unix", rcvbuf=8 << 20)
-    port = free_udp_port()
     path = os.path.join(test.tmp, "relay.unix")
-    listen = "udp://127.0.0.1:%d unix://%s" % (port, path)
     socks = []
     if activated:
+        # Bound here, as systemd binds them, and passed to every relay.
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        u.bind(("127.0.0.1", port))
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        listen = "udp://127.0.0.1:%d unix://%s" % (port, path)
         x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         x.bind(path)
         os.chmod(path, 0o666)
         socks = [u, x]
         for s in socks:
             test._owned.append(s.close)
+    else:
+        # The first relay chooses a free port; the restarts bind it again
+        # (between two runs it is nobody's: that is what this run measures).
+        port, listen = None, "udp://127.0.0.1:{udp} unix://%s" % path
 
     def start(n):
+        nonlocal port, listen
         home = os.path.join(test.tmp, "relay%d" % n)
         os.mkdir(home)
         r = Relay(home, up.url, listen=listen, start=False, config={"relay": {"window": "100ms"}})
@@ -164,6 +174,8 @@ def restart_run(test, activated, restarts=3, rate=10000):
             test.assertEqual(r.log().count("source=systemd"), 2)
         else:
             r.start()
+            port = r.udp_port
+            listen = "udp://127.0.0.1:%d unix://%s" % (port, path)
         return r
 
     relay = start(0)

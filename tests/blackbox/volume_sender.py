@@ -66,7 +66,7 @@ def main():
         if seq % 1000 == 999:
             ahead = (seq + 1) / 20000.0 - (time.monotonic() - start)
             if ahead > 0:
-                time.sleep(ahead)
+                time.sleep(ahead)  # pacing the load, not synchronisation
     sock.close()
     with open(out, "w") as f:
         json.dump({"sums": sums, "maxima": maxima, "last": last,

@@ -9,10 +9,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 SOURCE_DIR = os.environ.get("RELAY_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+# wait_until and SLOW live in tests/waiting.py, shared with the other harnesses.
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests"))
+from waiting import SLOW, wait_until  # noqa: E402,F401 - re-exported for the tests
 BUILD_DIR = os.environ.get("RELAY_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 RELAY_BIN = os.environ.get("RELAY_BIN", os.path.join(BUILD_DIR, "spectator-relay"))
 CMAKE = os.environ.get("CMAKE_COMMAND", "cmake")

@@ -23,7 +23,7 @@ import unittest
 from opsutil import RELAY_BIN, SOURCE_DIR, Unit
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "blackbox"))
-from relaytest import ACTIVATE, RelayTestCase, SLOW, free_udp_port, wait_until  # noqa: E402
+from relaytest import ACTIVATE, RelayTestCase, SLOW, wait_until  # noqa: E402
 
 SOCKET_UNIT = os.path.join(SOURCE_DIR, "systemd", "spectator-relay.socket")
 
@@ -51,11 +51,11 @@ class Activated:
                 host, _, _ = addr.rpartition(":")
                 family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
                 host = host.strip("[]")
-                port = free_udp_port(family)
                 s = socket.socket(family, socket.SOCK_DGRAM)
                 if family == socket.AF_INET6 and self.v6only:
                     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s.bind((host, port))
+                s.bind((host, 0))  # a free port rather than the unit's
+                port = s.getsockname()[1]
                 self.urls.append("udp://%s:%d" % ("[%s]" % host if family == socket.AF_INET6
                                                   else host, port))
                 self.send_to.append((family, (host, port)))

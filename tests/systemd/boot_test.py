@@ -45,6 +45,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
+# wait_until lives in tests/waiting.py, shared with the other harnesses.
+sys.path.insert(0, os.path.dirname(HERE))
+from waiting import wait_until  # noqa: E402
 CACHE = os.environ.get("RELAY_TEST_CACHE", "/var/cache/spectator-relay-test")
 MIRROR = os.environ.get("RELAY_TEST_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
@@ -81,16 +84,8 @@ def run(argv, check=True, timeout=60, **kw):
     return proc
 
 
-def wait_until(cond, timeout, message, interval=0.2):
-    """Polls cond() until it returns something true, at most timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ds waiting for %s" % (timeout, message))
-        time.sleep(interval)
+# How often a wait polls: each poll here runs a command in the container.
+POLL = 0.2
 
 
 # ----------------------------------------------------------------------------
@@ -110,15 +105,13 @@ def deb_depends(deb):
 
 def lock(f, mode, timeout):
     """flock with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def taken():
         try:
             fcntl.flock(f, mode | fcntl.LOCK_NB)
-            return
+            return True
         except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise AssertionError("%s stayed locked by another run for %ds" % (CACHE, timeout))
-            time.sleep(1)
+            return False
+    wait_until(taken, timeout, 1, "%s to be unlocked by another run" % CACHE)
 
 
 def rootfs(packages):
@@ -189,7 +182,7 @@ class Container:
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log_file,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self.init = wait_until(self.find_init, 60, "the container's init to start")
+        self.init = wait_until(self.find_init, 60, POLL, "the container's init to start")
         last = []
 
         def booted():
@@ -200,7 +193,7 @@ class Container:
             last[:] = [proc.stdout.strip(), proc.stderr.strip()]
             return last[0] if last[0] not in ("", "initializing", "starting") else None
         try:
-            state = wait_until(booted, 180, "the container to boot")
+            state = wait_until(booted, 180, POLL, "the container to boot")
         except AssertionError as e:
             raise AssertionError("%s: %s\n%s" % (e, last, self.nspawn_log()))
         if state not in ("running", "degraded"):
@@ -323,7 +316,7 @@ class Scenario:
             t = self.totals()
             return t and all(t["counters"].get(k, 0) == v for k, v in want.items())
         try:
-            wait_until(equal, timeout, "the sums at the fake SpectatorD")
+            wait_until(equal, timeout, POLL, "the sums at the fake SpectatorD")
         except AssertionError:
             t = self.totals() or {"counters": {}}
             got = {k: t["counters"].get(k, 0) for k in want}
@@ -333,7 +326,7 @@ class Scenario:
         sent = self.send(ident, 1, user=None)
         assert sent["sent"] == {"unix": 1, "udp": 1}, sent
         wait_until(lambda: self.counter(ident + ".unix") == 1 and self.counter(ident + ".udp") == 1,
-                   30, "the marker %s" % ident)
+                   30, POLL, "the marker %s" % ident)
         t = self.totals()
         got = {k: t["counters"].get(k, 0) for k in want}
         assert got == want, "after the marker: want %s, got %s" % (want, got)
@@ -346,7 +339,8 @@ class Scenario:
         verb = ["enable", "--now"] if enable else ["start"]
         self.c.run(["systemctl"] + verb + ["spectator-relay.socket", "spectator-relay.service"],
                    timeout=90)
-        wait_until(lambda: self.active("spectator-relay.service"), 60, "the relay to be active")
+        wait_until(lambda: self.active("spectator-relay.service"), 60, POLL,
+                   "the relay to be active")
 
     # ------------------------------------------------------------------------
     # The checks, in order; each builds on the state the earlier ones left.
@@ -356,7 +350,7 @@ class Scenario:
         """dpkg -i installs the package and its user; the relay starts."""
         self.c.sh("cp %s/spectatord.service /etc/systemd/system/ && systemctl daemon-reload"
                   " && systemctl start spectatord.service" % MOUNT)
-        wait_until(self.totals, 30, "the fake SpectatorD to bind its socket")
+        wait_until(self.totals, 30, POLL, "the fake SpectatorD to bind its socket")
         self.c.run(["dpkg", "-i", self.deb], timeout=120)
         self.c.run(["id", "spectator-relay"])
         # The operator's side of [admin] group (docs/operations.md,
@@ -427,11 +421,11 @@ class Scenario:
             return False
 
         try:
-            wait_until(traffic_moves, 30, "load lines at the fake SpectatorD")
+            wait_until(traffic_moves, 30, POLL, "load lines at the fake SpectatorD")
             pid = self.main_pid()
             for _ in range(2):
                 self.c.run(["systemctl", "reload", "spectator-relay.service"], timeout=60)
-                wait_until(traffic_moves, 30, "load lines after a reload")
+                wait_until(traffic_moves, 30, POLL, "load lines after a reload")
             assert self.main_pid() == pid, "a reload restarted the relay"
             assert self.relay_stats()["reload"]["ok"] == 2
             for _ in range(2):
@@ -439,7 +433,7 @@ class Scenario:
                 new = self.main_pid()
                 assert new not in (0, pid), "the relay did not restart (MainPID %d)" % new
                 pid = new
-                wait_until(traffic_moves, 30, "load lines after a restart")
+                wait_until(traffic_moves, 30, POLL, "load lines after a restart")
             out, err = load.communicate(timeout=60)  # closes its stdin: the load stops
         finally:
             if load.poll() is None:

@@ -12,6 +12,7 @@
 #include "encode.h"
 #include "protocol.h"
 #include "testutil.h"
+#include "xorshift.h"
 
 static struct proto_parser ps;
 
@@ -414,10 +415,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 #define NSERIES 400

@@ -7,6 +7,7 @@
 
 #include "numfmt.h"
 #include "testutil.h"
+#include "xorshift.h"
 
 static void roundtrip(double v)
 {
@@ -30,9 +31,7 @@ START_TEST(doubles_roundtrip)
 
 	uint64_t x = 88172645463325252ull;
 	for (int i = 0; i < 300000; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		xorshift64(&x);
 		double v;
 		memcpy(&v, &x, sizeof(v));
 		if (isfinite(v))

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char *read_file(const char *path, size_t *len)
 {
@@ -135,4 +136,15 @@ void sample_tags(const struct sample *s, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "%.*s", (int)(s->id_len - s->name_len - 1),
 			 s->id + s->name_len + 1);
+}
+
+bool shared_file_present(const char *env)
+{
+	const char *path = getenv(env);
+
+	if (path && access(path, R_OK) == 0)
+		return true;
+	fprintf(stderr, "skipped: %s not found (%s); the shared contract is not checked\n",
+		path ? path : "no file", env);
+	return false;
 }

@@ -28,6 +28,17 @@ char *read_file(const char *path, size_t *len);
 void sample_name(const struct sample *s, char *buf, size_t cap);
 void sample_tags(const struct sample *s, char *buf, size_t cap);
 
+/* The exit status CTest reads as "skipped" (SKIP_RETURN_CODE in
+ * tests/CMakeLists.txt). */
+#define TEST_SKIPPED 77
+
+/* For a check against the shared workspace's copy of a contract file,
+ * which is its own CTest test (relay_unit_contract()): whether the file
+ * named by $env exists. If not, says so on stderr, so that the test is
+ * reported as skipped rather than passed; outside the workspace (a
+ * tarball, a packager's build) there is no shared copy. */
+bool shared_file_present(const char *env);
+
 /* Runs every test of su and frees it; the process's exit status. Inline,
  * so that fuzz_replay, which shares testutil.c, need not link Check. */
 static inline int run_suite(Suite *su)
