@@ -727,13 +727,20 @@ static void connection_cb(uv_stream_t *server, int status)
  * slow client holds one chunk here and its ring there, never more.
  * ------------------------------------------------------------------------ */
 
+static void stream_pump(struct conn *c);
+
 static void stream_write_cb(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	c->writing = false;
-	if (status != 0)
+	if (status != 0) {
 		conn_close(c);
+		return;
+	}
+	/* The next chunk goes now: the check handle runs only after the loop
+	 * wakes for something else, a second away on a quiet relay. */
+	stream_pump(c);
 }
 
 static void stream_write(struct conn *c, char *buf, size_t len)
@@ -748,6 +755,17 @@ static void stream_write(struct conn *c, char *buf, size_t len)
 	}
 }
 
+/* Writes what c's ring holds, unless a write is under way. */
+static void stream_pump(struct conn *c)
+{
+	if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe) || c->writing ||
+	    !tap_pending(c->a->tap, c->tap))
+		return;
+	size_t n = tap_take(c->a->tap, c->tap, c->buf, ADMIN_STREAM_CHUNK);
+	if (n)
+		stream_write(c, c->buf, n);
+}
+
 static void pump_cb(uv_check_t *h)
 {
 	struct admin *a = h->data;
@@ -757,11 +775,7 @@ static void pump_cb(uv_check_t *h)
 		if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe))
 			continue;
 		streams = true;
-		if (c->writing || !tap_pending(a->tap, c->tap))
-			continue;
-		size_t n = tap_take(a->tap, c->tap, c->buf, ADMIN_STREAM_CHUNK);
-		if (n)
-			stream_write(c, c->buf, n);
+		stream_pump(c);
 	}
 	if (!streams)
 		uv_check_stop(h);

@@ -111,6 +111,15 @@ class RawTap:
         self.sock.close()
 
 
+def rss_kib(pid):
+    """The resident memory of a process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def ctl_args(relay, *args):
     return [RELAYCTL_BIN, "--socket", relay.admin_path] + list(args)
 
@@ -335,6 +344,120 @@ class TapTest(RelayTestCase):
         self.assertExit0(relay)
         self.assertEqual(taps[0].read_to_end()[0], "in c:p0.x:1")
         self.assertEqual(taps[3].read_to_end()[0], "in c:p3.y:1")
+
+    def test_a_slow_tap_client_neither_slows_the_relay_nor_grows_its_memory(self):
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "1s"}})
+        # spectator-relayctl whose output nobody reads: it stops reading
+        # the relay once the pipe is full.
+        ctl = Tail(ctl_args(relay, "tap", "slow."))
+        self.addCleanup(ctl.kill)
+        attach(relay, [ctl], "g:slow.sync:1")
+        ctl.gate.clear()
+        # A client that asks and never reads.
+        slow = RawTap(relay.admin_path, "tap 0 slow.load.")
+        self.addCleanup(slow.close)
+        self.assertTrue(slow.first["tap"])
+
+        ids = ["slow.load.%03d,k=%s" % (i, "v" * 120) for i in range(100)]
+        payload = "\n".join("c:%s:1" % i for i in ids[:50]).encode()
+        payload2 = "\n".join("c:%s:1" % i for i in ids[50:]).encode()
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # blocks: no loss
+        self.addCleanup(sender.close)
+        sent = 0
+        latencies = []
+
+        def load(datagrams):
+            nonlocal sent
+            for i in range(datagrams):
+                sender.sendto(payload if i % 2 else payload2, relay.unix_path)
+                sent += 50
+                if i % 1000 == 999:
+                    start = time.monotonic()
+                    self.assertIn("received", relay.admin("stats"))
+                    latencies.append(time.monotonic() - start)
+            received(relay, sent + 1)  # and the probes, one at least
+        # Warm up: the rings fill (1 MiB each) and the tables grow to the
+        # 100 series; then the memory must stay where it is.
+        rss_start = rss_kib(relay.proc.pid)
+        load(1000)
+        rss_full = rss_kib(relay.proc.pid)
+        load(10000)
+        rss_end = rss_kib(relay.proc.pid)
+        event_bytes = (10000 * 50) * (len("in c::1\n") + len(ids[0]))
+        # Two taps, each a 1 MiB ring and a 128 KiB write: already full
+        # after the warm-up. 16 MiB is room for the allocator's noise, and
+        # a fraction of the events of the load that a queue would hold.
+        self.assertGreater(event_bytes, 64 << 20)
+        self.assertLess(rss_end - rss_full, 16 << 10,
+                        "RSS %d KiB at start, %d after the warm-up, %d after %d bytes of "
+                        "events" % (rss_start, rss_full, rss_end, event_bytes))
+        self.assertLess(rss_end - rss_start, 32 << 10)
+        # The admin socket answered promptly throughout.
+        self.assertEqual(len(latencies), 11)
+        self.assertLess(max(latencies), 2.0 * SLOW, latencies)
+
+        # Everything was forwarded, exactly.
+        self.assertTrue(relay.admin("flush")["delivered"])
+        want = {i: float(sent // 100) for i in ids}
+
+        def sums():
+            got = {k: v for k, v in up.sums("c").items() if k.startswith("slow.load.")}
+            return got if got == want else None
+        wait_until(sums, 30, message="every counter's sum")
+        up.settle()
+        out_lines = [l for l in up.snapshot() if l.startswith("c:slow.load.")]
+        self.assertEqual(relay.admin("stats")["dropped"]["upstream"], 0)
+
+        # The slow client reads at last: what the relay held for it, then
+        # a "lost N" line, then what came since; held and lost add up to
+        # every event, and they come as fast as it reads.
+        start = time.monotonic()
+        deadline = start + 5 * SLOW
+        counts = {"in": 0, "out": 0, "lost": 0}
+        losts = 0
+        data = b""
+        while counts["in"] + counts["out"] + counts["lost"] < sent + len(out_lines):
+            slow.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = slow.sock.recv(1 << 20)
+            except socket.timeout:
+                break
+            self.assertTrue(chunk, "the relay closed the tap")
+            lines = (slow.buf + data + chunk).split(b"\n")
+            slow.buf = b""
+            data = lines.pop()
+            for l in lines:
+                word, _, rest = l.decode().partition(" ")
+                if word == "lost":
+                    counts["lost"] += int(rest)
+                    losts += 1
+                else:
+                    self.assertIn(word, ("in", "out"), l)
+                    self.assertTrue(rest.startswith("c:slow.load."), l)
+                    counts[word] += 1
+        elapsed = time.monotonic() - start
+        self.assertEqual(counts["in"] + counts["out"] + counts["lost"], sent + len(out_lines),
+                         "%s after %.1f s" % (counts, elapsed))
+        self.assertGreater(counts["lost"], sent // 2)
+        self.assertGreaterEqual(losts, 1)
+        self.assertEqual(data, b"")
+
+        # relayctl, let go, catches up (a new probe comes after what the
+        # relay held for it), and says on standard error how many it lost.
+        ctl.gate.set()
+        attach(relay, [ctl], "g:slow.sync:2")
+        self.assertExit0(relay)
+        code, err = ctl.wait()
+        self.assertEqual(code, 0, err)
+        said = re.findall(r"(?m)^spectator-relayctl: (\d+) events lost: this client read too "
+                          r"slowly$", err)
+        self.assertTrue(said, err)
+        self.assertEqual(len(said), len(err.splitlines()), err)
+        self.assertGreater(sum(map(int, said)), sent // 2)
+        lines = ctl.lines()
+        self.assertTrue(all(re.match(r"(in|out) [cg]:slow\.(load|sync)", l) for l in lines))
+        self.assertLess(len(lines), sent // 2)
 
 
 if __name__ == "__main__":
