@@ -459,6 +459,305 @@ class TapTest(RelayTestCase):
         self.assertTrue(all(re.match(r"(in|out) [cg]:slow\.(load|sync)", l) for l in lines))
         self.assertLess(len(lines), sent // 2)
 
+    def test_what_tap_raw_captures_replays_to_what_the_relay_forwarded(self):
+        """One window holds everything (a long one, closed by a flush), so
+        the replay of the capture is exactly what the relay sent for those
+        ids."""
+        up = self.fake("unix")
+        relay = self.relay(up, config={"relay": {"window": "5s"}})
+        capture = Tail(ctl_args(relay, "tap", "--raw", "r."))
+        self.addCleanup(capture.kill)
+        attach(relay, [capture], "g:r.sync:1")
+        flushed = relay.admin("stats")["windows"]["flushed"]
+        lines = REPLAY_IN.splitlines()
+        before = relay.admin("stats")["received"]["lines"]
+        relay.send_udp("c:other:1\n" + "\n".join(lines[:10]))
+        received(relay, before + 1 + len([l for l in lines[:10] if l]))  # in order
+        relay.send_unix("\n".join(lines[10:]) + "\nt:other:1")
+        received(relay, before + 2 + len([l for l in lines if l]))  # before the flush
+        self.assertTrue(relay.admin("flush")["delivered"])
+        self.assertEqual(relay.admin("stats")["windows"]["flushed"], flushed + 1,
+                         "the lines were split over two windows")
+        wait_until(lambda: any("r.size,statistic=max" in l for l in up.snapshot()),
+                   message="the window's lines")
+        rejected = relay.admin("stats")["rejected"]["by_reason"]
+        self.assertExit0(relay)
+        code, err = capture.wait()
+        self.assertEqual((code, err), (0, ""))
+
+        raw = capture.lines()
+        probes = len(raw) - len([l for l in lines if l])
+        self.assertGreater(probes, 0)
+        self.assertEqual(raw, ["g:r.sync:1"] * probes + [l for l in lines if l])
+        path = os.path.join(self.tmp, "lines.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(raw) + "\n")
+        run = subprocess.run([RELAY_BIN, "--config", relay.config_path, "--replay", path],
+                             capture_output=True, text=True, timeout=60 * SLOW)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        forwarded = [l for l in up.snapshot() if parse_line(l)[2].startswith("r.")]
+        self.assertEqual(run.stdout.splitlines(), forwarded)
+        self.assertEqual(forwarded[:3], REPLAY_OUT.splitlines()[:2] + ["g:r.sync:1"])
+        self.assertEqual(run.stderr.splitlines(),
+                         ["rejected %s %d" % (k, v) for k, v in rejected.items() if v] +
+                         ["replayed %d lines: 3 refused, %d lines forwarded"
+                          % (len(raw), len(forwarded))])
+
+
+class TopTest(RelayTestCase):
+
+    def check_rate(self, entry, started, ready, asked, answered):
+        """lines_per_second is lines over the span since the window before
+        the open one opened: here, since the relay started (one window at
+        most has closed)."""
+        longest = answered - started + 0.05
+        shortest = max(asked - ready - 0.05, 0.001)
+        self.assertGreaterEqual(entry["lines_per_second"], entry["lines"] / longest - 0.1)
+        self.assertLessEqual(entry["lines_per_second"], entry["lines"] / shortest + 0.1)
+
+    def test_top_names_a_flooding_id_first(self):
+        started = time.monotonic()
+        relay = self.relay(self.fake("unix"), config={"relay": {"window": "5s"}})
+        ready = time.monotonic()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sent = 0
+
+        def send(lines):
+            nonlocal sent
+            sock.sendto("\n".join(lines).encode(), relay.unix_path)
+            sent += len(lines)
+        # An X id sent first keeps its place in the sketch, exactly.
+        for _ in range(6):
+            send(["X,1700000000000:top.sampled:1"] * 100)
+        # A crowd: 300 merged series, 100 X ids (more than the sketch's 64),
+        # a merged timer, and one counter flooding among them.
+        for i in range(100):
+            send(["c:top.many.%d,k=v:1" % (3 * i + j) for j in range(3)] +
+                 ["X,1700000000000:top.x.%d:1" % i] +
+                 ["c:top.flood,b=2,a=1:1"] * 20 +
+                 ["t:top.latency:0.5"] * 3)
+        received(relay, sent)
+        asked = time.monotonic()
+        top = relay.admin("top")
+        answered = time.monotonic()
+        self.assertLessEqual(relay.admin("stats")["windows"]["flushed"], 1)
+
+        self.assertEqual(len(top), 20)  # the default
+        for e in top:
+            self.assertEqual(set(e), {"id", "type", "lines", "lines_per_second", "merges"})
+        self.assertEqual({k: top[0][k] for k in ("id", "type", "lines", "merges")},
+                         {"id": "top.flood,a=1,b=2", "type": "c", "lines": 2000,
+                          "merges": True})
+        self.assertEqual({k: top[1][k] for k in ("id", "type", "lines", "merges")},
+                         {"id": "top.sampled", "type": "X", "lines": 600, "merges": False})
+        self.assertEqual({k: top[2][k] for k in ("id", "type", "lines", "merges")},
+                         {"id": "top.latency", "type": "t", "lines": 300, "merges": True})
+        for e in top[:3]:
+            self.check_rate(e, started, ready, asked, answered)
+        self.assertEqual([e["lines"] for e in top], sorted((e["lines"] for e in top),
+                                                          reverse=True))
+        # The crowd: merged counters of one line, and X ids whose counts the
+        # sketch may have raised (upper bounds), never lowered.
+        for e in top[3:]:
+            if e["type"] == "c":
+                self.assertEqual((e["lines"], e["merges"]), (1, True), e)
+                self.assertRegex(e["id"], r"^top\.many\.\d+,k=v$")
+            else:
+                self.assertEqual((e["type"], e["merges"]), ("X", False), e)
+                self.assertRegex(e["id"], r"^top\.x\.\d+$")
+                self.assertGreaterEqual(e["lines"], 1)
+        three = relay.admin("top 3")
+        self.assertEqual([(e["id"], e["lines"]) for e in three],
+                         [(e["id"], e["lines"]) for e in top[:3]])
+        self.assertEqual(len(relay.admin("top 1000")), 300 + 1 + 1 + 1 + 63)
+        for bad in ("0", "1001", "x", "-1", "2 3"):
+            self.assertEqual(relay.admin("top " + bad),
+                             {"error": "usage: top [N], N from 1 to 1000"}, bad)
+
+        # spectator-relayctl: a table for people, the list for scripts.
+        out = subprocess.run(ctl_args(relay, "top", "3"), capture_output=True, text=True,
+                             timeout=30 * SLOW)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rows = out.stdout.splitlines()
+        self.assertRegex(rows[0], r"^TYPE +LINES/S +LINES +MERGES +ID$")
+        self.assertEqual(len(rows), 4)
+        self.assertRegex(rows[1], r"^c +[\d.]+ +2000 +true +top\.flood,a=1,b=2$")
+        self.assertRegex(rows[2], r"^X +[\d.]+ +600 +false +top\.sampled$")
+        self.assertRegex(rows[3], r"^t +[\d.]+ +300 +true +top\.latency$")
+        out = subprocess.run(ctl_args(relay, "--json", "top"), capture_output=True, text=True,
+                             timeout=30 * SLOW)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        listed = json.loads(out.stdout)
+        self.assertEqual(len(listed), 20)
+        self.assertEqual(listed[0]["id"], "top.flood,a=1,b=2")
+        out = subprocess.run(ctl_args(relay, "top", "0"), capture_output=True, text=True,
+                             timeout=30 * SLOW)
+        self.assertEqual((out.returncode, out.stderr.strip()),
+                         (1, "spectator-relayctl: usage: top [N], N from 1 to 1000"))
+        self.assertExit0(relay)
+
+    def test_an_unmerged_timer_flooding_is_first_and_does_not_merge(self):
+        relay = self.relay(self.fake("unix"), config={"relay": {"window": "5s",
+                                                                "merge_timers": "false"}})
+        lines = []
+        for i in range(50):
+            lines += ["t:top.slow,op=read:0.25"] * 10 + ["c:top.other.%d:1" % i,
+                                                          "T:top.pct:1"]
+        relay.send_unix("\n".join(lines))
+        received(relay, len(lines))
+        top = relay.admin("top 3")
+        self.assertEqual([{k: e[k] for k in ("id", "type", "lines", "merges")} for e in top[:2]],
+                         [{"id": "top.slow,op=read", "type": "t", "lines": 500, "merges": False},
+                          {"id": "top.pct", "type": "T", "lines": 50, "merges": False}])
+        self.assertEqual((top[2]["type"], top[2]["lines"], top[2]["merges"]), ("c", 1, True))
+        self.assertExit0(relay)
+
+
+# Lines as a client's capture holds them, and what one window makes of them
+# with the default configuration: what is forwarded as it came first (X),
+# then the window's series, scalars before timers, each in the order it
+# first came; canonical ids (tags sorted); the refused lines counted.
+REPLAY_IN = """c:r.count,b=2,a=1:1
+X,1700000000000:r.sampled,z=1,a=2:5
+
+c:r.count,a=1,b=2:2.5
+m:r.max:3
+Q:r.bad:1
+m:r.max:9
+g,60:r.gauge:1
+g:r.gauge:2
+t:r.latency:1
+t:r.latency:2
+t:r.latency:3
+t:r.latency:4
+t:r.latency:5
+t:r.once:0.5
+c:r.neg:-1
+c:r.hex:0x1
+A:r.age,b=1,a=2:12
+d:r.size:10
+d:r.size:20
+d:r.size:30
+d:r.size:40
+d:r.size:50
+d:r.size:60
+X,1700000000001:r.sampled,a=2,z=1:6
+C:r.mono:5
+C:r.mono:7
+U:r.u:18446744073709551615
+c:r.count,a=1,b=2:0.5
+"""
+REPLAY_OUT = """X,1700000000000:r.sampled,a=2,z=1:5
+X,1700000000001:r.sampled,a=2,z=1:6
+c:r.count,a=1,b=2:4
+m:r.max:9
+g,60:r.gauge:2
+A:r.age,a=2,b=1:12
+C:r.mono:7
+U:r.u:18446744073709551615
+c:r.latency,statistic=count:5
+c:r.latency,statistic=totalTime:15
+c:r.latency,statistic=totalOfSquares:55
+m:r.latency,statistic=max:5
+t:r.once:0.5
+c:r.size,statistic=count:6
+c:r.size,statistic=totalAmount:210
+c:r.size,statistic=totalOfSquares:9100
+m:r.size,statistic=max:60
+"""
+REPLAY_ERR = """rejected bad-type 1
+rejected hex 1
+rejected negative 1
+replayed 28 lines: 3 refused, 17 lines forwarded
+"""
+
+
+class ReplayTest(RelayTestCase):
+
+    def hold_the_relays_sockets(self, relay):
+        """Binds the UDP port and the unix paths of relay's configuration,
+        as another process would; returns the unix socket."""
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", relay.udp_port))
+        self.addCleanup(udp.close)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        unix.bind(relay.unix_path)
+        self.addCleanup(unix.close)
+        admin = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        admin.bind(relay.admin_path)
+        admin.listen(1)
+        self.addCleanup(admin.close)
+        # The relay itself cannot start beside them.
+        run = subprocess.run([RELAY_BIN, "--config", relay.config_path], capture_output=True,
+                             text=True, timeout=30 * SLOW)
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("Address already in use", run.stderr)
+        return unix
+
+    def replay(self, relay, source, stdin=None):
+        return subprocess.run([RELAY_BIN, "--config", relay.config_path, "--replay", source],
+                              input=stdin, capture_output=True, text=True, timeout=60 * SLOW)
+
+    def test_replay_prints_merged_canonical_lines_beside_a_holder_of_its_port(self):
+        relay = Relay(self.tmp, "unix://" + os.path.join(self.tmp, "nobody.unix"), start=False)
+        unix = self.hold_the_relays_sockets(relay)
+        path = os.path.join(self.tmp, "capture.txt")
+        with open(path, "w") as f:
+            f.write(REPLAY_IN)
+        for source, stdin in ((path, None), ("-", REPLAY_IN)):
+            run = self.replay(relay, source, stdin)
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertEqual(run.stdout, REPLAY_OUT, source)
+            self.assertEqual(run.stderr, REPLAY_ERR, source)
+        # The sockets are still the holder's: nothing was bound or removed.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(probe.close)
+        probe.sendto(b"still mine", relay.unix_path)
+        unix.settimeout(5)
+        self.assertEqual(unix.recv(100), b"still mine")
+        # Nothing to read is no error; a file that cannot be read is.
+        run = self.replay(relay, os.devnull)
+        self.assertEqual((run.returncode, run.stdout, run.stderr),
+                         (0, "", "replayed 0 lines: 0 refused, 0 lines forwarded\n"))
+        missing = os.path.join(self.tmp, "missing.txt")
+        run = self.replay(relay, missing)
+        self.assertEqual((run.returncode, run.stdout), (1, ""))
+        self.assertEqual(run.stderr, "spectator-relay: %s: No such file or directory\n" % missing)
+
+    def test_replay_applies_the_limits_and_merge_timers_of_its_config(self):
+        relay = Relay(self.tmp, "unix://" + os.path.join(self.tmp, "nobody.unix"), start=False,
+                      config={"relay": {"merge_timers": "false"},
+                              "limits": {"max_series": "3", "max_series_per_name": "1",
+                                         "max_datagram": "512"}})
+        self.hold_the_relays_sockets(relay)
+        lines = [
+            "c:l.a,k=1:1",
+            "t:l.timer:1",                  # with merge_timers off: as it came, in order
+            "c:l.a,k=2:1",                  # a second series of l.a: name-limit
+            "c:l.a,k=1:2",                  # the first: merged
+            "d:l.dist:3",
+            "m:l.b:1",
+            "g:l.c:1",                      # the third series
+            "g:l.d:1",                      # a fourth: series-limit
+            "t:l.timer:2",
+            "c:l.%s:1" % ("x" * 600),       # longer than max_datagram: too-long
+            "X,1:l.x:1",
+            "g:l.c:2",
+        ]
+        run = self.replay(relay, "-", "\n".join(lines) + "\n")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout.splitlines(), [
+            "t:l.timer:1", "d:l.dist:3", "t:l.timer:2", "X,1:l.x:1",
+            "c:l.a,k=1:3", "m:l.b:1", "g:l.c:2",
+        ])
+        self.assertEqual(run.stderr.splitlines(), [
+            "rejected too-long 1",
+            "rejected series-limit 1",
+            "rejected name-limit 1",
+            "replayed 12 lines: 3 refused, 7 lines forwarded",
+        ])
+
 
 if __name__ == "__main__":
     unittest.main()
