@@ -31,6 +31,7 @@ struct conn {
 	int tap;
 	char *buf;                 /* owned: ADMIN_STREAM_CHUNK bytes */
 	bool writing;
+	bool ending;               /* its time is up: what it holds goes, then it closes */
 };
 
 /* Room for the longest event line (a 65536-byte line and its words). */
@@ -755,15 +756,33 @@ static void stream_write(struct conn *c, char *buf, size_t len)
 	}
 }
 
-/* Writes what c's ring holds, unless a write is under way. */
+/* Writes what c's ring holds, unless a write is under way; closes a stream
+ * whose time is up once all of it is out. */
 static void stream_pump(struct conn *c)
 {
-	if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe) || c->writing ||
-	    !tap_pending(c->a->tap, c->tap))
+	if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe) || c->writing)
 		return;
+	if (!tap_pending(c->a->tap, c->tap)) {
+		if (c->ending)
+			conn_close(c);
+		return;
+	}
 	size_t n = tap_take(c->a->tap, c->tap, c->buf, ADMIN_STREAM_CHUNK);
 	if (n)
 		stream_write(c, c->buf, n);
+}
+
+/* A tap's SECONDS are up: no more events, but a client that is behind
+ * still gets what the ring holds and how many it lost, within
+ * ADMIN_IDLE_MS, as a reply would. */
+static void stream_time_up_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	tap_stop(c->a->tap, c->tap);
+	c->ending = true;
+	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
+	stream_pump(c);
 }
 
 static void pump_cb(uv_check_t *h)
@@ -832,7 +851,7 @@ static int cmd_tap(struct conn *c, const char *arg, struct jbuf *out)
 	}
 	c->tap = id;
 	if (seconds)
-		uv_timer_start(&c->timer, idle_cb, seconds * 1000, 0);
+		uv_timer_start(&c->timer, stream_time_up_cb, seconds * 1000, 0);
 	else
 		uv_timer_stop(&c->timer);
 	jbuf_printf(out, "{\"tap\": true, \"seconds\": %llu, \"prefix\": ", seconds);

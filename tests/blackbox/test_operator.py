@@ -503,6 +503,41 @@ class TapTest(RelayTestCase):
                          ["replayed %d lines: 3 refused, %d lines forwarded"
                           % (len(raw), len(forwarded))])
 
+    def test_a_tap_that_ends_still_says_what_it_lost(self):
+        """A client behind when its SECONDS are up still gets what the
+        relay held for it and the count of what it lost, then the end."""
+        up = self.fake("unix")
+        relay = self.relay(up)
+        seconds = int(2 * SLOW)
+        begun = time.monotonic()
+        slow = RawTap(relay.admin_path, "tap %d end." % seconds)
+        self.addCleanup(slow.close)
+        self.assertEqual(slow.first["seconds"], seconds)
+        ids = ["end.%02d,k=%s" % (i, "v" * 120) for i in range(50)]
+        payload = "\n".join("c:%s:1" % i for i in ids).encode()
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sender.close)
+        for _ in range(400):  # 20,000 events of 150 bytes: more than the ring holds
+            sender.sendto(payload, relay.unix_path)
+        received(relay, 400 * 50)
+        self.assertLess(time.monotonic() - begun, seconds - 0.5,
+                        "the load took longer than the tap lasts")
+        # Its time passes before it reads (the end is the relay's to
+        # enforce, so only waiting shows it).
+        wait_until(lambda: time.monotonic() > begun + seconds + 0.5, seconds + 5,
+                   message="the tap's time to pass")
+        events = slow.read_to_end()
+        lost = sum(int(l.split()[1]) for l in events if l.startswith("lost "))
+        kept = [l for l in events if not l.startswith("lost ")]
+        self.assertGreater(lost, 0, "%d events, no lost line" % len(kept))
+        self.assertTrue(all(re.match(r"(in|out) c:end\.", l) for l in kept))
+        self.assertExit0(relay)
+        # Every event is there or counted: the lines in, and those the
+        # windows sent out, all before the tap's time was up.
+        out = [l for l in up.snapshot() if l.startswith("c:end.")]
+        self.assertEqual(sum(float(parse_line(l)[3]) for l in out), 400 * 50)
+        self.assertEqual(len(kept) + lost, 400 * 50 + len(out))
+
 
 class TopTest(RelayTestCase):
 

@@ -327,6 +327,32 @@ START_TEST(a_slow_subscriber_costs_the_others_nothing)
 }
 END_TEST
 
+START_TEST(a_stopped_subscriber_keeps_what_it_holds)
+{
+	int id = tap_subscribe(&t, "", 0);
+	char text[256];
+
+	line(TAP_IN, REJECT_NONE, "c:held:1");
+	line_for_event(text, 200);
+	for (int i = 0; i < 100000 && !t.sub[id].lost; i++)
+		line(TAP_IN, REJECT_NONE, text);
+	tap_stop(&t, id);
+	line(TAP_IN, REJECT_NONE, "c:after:1"); /* neither kept nor lost */
+	tap_datagram(&t, "c:after:2\n", 10);
+	ck_assert_uint_eq(t.sub[id].lost, 1);
+	const char *all = take_all(id, 128 << 10);
+	ck_assert(strncmp(all, "lost 1\nin c:held:1\n", 19) == 0);
+	ck_assert_ptr_null(strstr(all, "after"));
+	ck_assert(!tap_pending(&t, id));
+	/* Its slot stays taken until it is unsubscribed; then it is new. */
+	ck_assert_uint_eq(t.active, 1);
+	tap_unsubscribe(&t, id);
+	ck_assert_int_eq(tap_subscribe(&t, "", 0), id);
+	line(TAP_IN, REJECT_NONE, "c:again:1");
+	ck_assert_str_eq(take_all(id, 100), "in c:again:1\n");
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Subscribing
  * ------------------------------------------------------------------------ */
@@ -409,6 +435,7 @@ int main(void)
 	tcase_add_test(tc, a_full_ring_drops_and_counts_whole_events);
 	tcase_add_test(tc, the_lost_line_waits_for_room);
 	tcase_add_test(tc, a_slow_subscriber_costs_the_others_nothing);
+	tcase_add_test(tc, a_stopped_subscriber_keeps_what_it_holds);
 	tcase_add_test(tc, at_most_four_subscribers);
 	tcase_add_test(tc, a_prefix_of_256_bytes_is_refused);
 	suite_add_tcase(su, tc);
