@@ -24,7 +24,8 @@ from relaytest import (RELAY_BIN, RELAYCTL_BIN, SLOW, Relay, RelayTestCase, pars
 
 class Tail:
     """A running spectator-relayctl whose standard output is read line by
-    line in a thread (or not at all, with read=False, until drain())."""
+    line in a thread; clearing .gate stops the reading, so that the pipe
+    fills and relayctl stops reading the relay, as a slow client would."""
 
     def __init__(self, args, user=None, extra_groups=None, read=True):
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -78,8 +79,8 @@ class Tail:
 
 class RawTap:
     """A client speaking the admin protocol: `tap SECONDS PREFIX`, then the
-    relay's first line, then events. read=False leaves the socket unread
-    after that first line, as a client that stopped reading would."""
+    relay's first line (in .first), then events, read only when the test
+    says: until then it is a client that stopped reading."""
 
     def __init__(self, path, request, timeout=10):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
