@@ -31,6 +31,7 @@ struct conn {
 	int tap;
 	char *buf;                 /* owned: ADMIN_STREAM_CHUNK bytes */
 	bool writing;
+	bool ending;               /* its time is up: what it holds goes, then it closes */
 };
 
 /* Room for the longest event line (a 65536-byte line and its words). */
@@ -727,13 +728,20 @@ static void connection_cb(uv_stream_t *server, int status)
  * slow client holds one chunk here and its ring there, never more.
  * ------------------------------------------------------------------------ */
 
+static void stream_pump(struct conn *c);
+
 static void stream_write_cb(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	c->writing = false;
-	if (status != 0)
+	if (status != 0) {
 		conn_close(c);
+		return;
+	}
+	/* The next chunk goes now: the check handle runs only after the loop
+	 * wakes for something else, a second away on a quiet relay. */
+	stream_pump(c);
 }
 
 static void stream_write(struct conn *c, char *buf, size_t len)
@@ -748,6 +756,35 @@ static void stream_write(struct conn *c, char *buf, size_t len)
 	}
 }
 
+/* Writes what c's ring holds, unless a write is under way; closes a stream
+ * whose time is up once all of it is out. */
+static void stream_pump(struct conn *c)
+{
+	if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe) || c->writing)
+		return;
+	if (!tap_pending(c->a->tap, c->tap)) {
+		if (c->ending)
+			conn_close(c);
+		return;
+	}
+	size_t n = tap_take(c->a->tap, c->tap, c->buf, ADMIN_STREAM_CHUNK);
+	if (n)
+		stream_write(c, c->buf, n);
+}
+
+/* A tap's SECONDS are up: no more events, but a client that is behind
+ * still gets what the ring holds and how many it lost, within
+ * ADMIN_IDLE_MS, as a reply would. */
+static void stream_time_up_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	tap_stop(c->a->tap, c->tap);
+	c->ending = true;
+	uv_timer_start(&c->timer, idle_cb, ADMIN_IDLE_MS, 0);
+	stream_pump(c);
+}
+
 static void pump_cb(uv_check_t *h)
 {
 	struct admin *a = h->data;
@@ -757,11 +794,7 @@ static void pump_cb(uv_check_t *h)
 		if (c->tap < 0 || uv_is_closing((uv_handle_t *)&c->pipe))
 			continue;
 		streams = true;
-		if (c->writing || !tap_pending(a->tap, c->tap))
-			continue;
-		size_t n = tap_take(a->tap, c->tap, c->buf, ADMIN_STREAM_CHUNK);
-		if (n)
-			stream_write(c, c->buf, n);
+		stream_pump(c);
 	}
 	if (!streams)
 		uv_check_stop(h);
@@ -818,7 +851,7 @@ static int cmd_tap(struct conn *c, const char *arg, struct jbuf *out)
 	}
 	c->tap = id;
 	if (seconds)
-		uv_timer_start(&c->timer, idle_cb, seconds * 1000, 0);
+		uv_timer_start(&c->timer, stream_time_up_cb, seconds * 1000, 0);
 	else
 		uv_timer_stop(&c->timer);
 	jbuf_printf(out, "{\"tap\": true, \"seconds\": %llu, \"prefix\": ", seconds);

@@ -38,6 +38,7 @@ int tap_subscribe(struct tap *t, const char *prefix, size_t len)
 		s->prefix_len = len;
 		s->head = s->len = 0;
 		s->lost = 0;
+		s->stopped = false;
 		s->used = true;
 		t->active++;
 		return i;
@@ -55,6 +56,11 @@ void tap_unsubscribe(struct tap *t, int id)
 	s->ring = NULL;
 	s->used = false;
 	t->active--;
+}
+
+void tap_stop(struct tap *t, int id)
+{
+	t->sub[id].stopped = true;
 }
 
 /* Whether the line's name (after its first ':') starts with the prefix. */
@@ -106,7 +112,7 @@ void tap_line(struct tap *t, enum tap_event ev, enum reject_reason why, const ch
 	      size_t len)
 {
 	for (int i = 0; i < TAP_MAX_SUBSCRIBERS; i++)
-		if (t->sub[i].used && matches(&t->sub[i], line, len))
+		if (t->sub[i].used && !t->sub[i].stopped && matches(&t->sub[i], line, len))
 			add(&t->sub[i], ev, why, line, len);
 }
 

@@ -40,6 +40,7 @@ struct tap_sub {
 	char *ring;            /* TAP_RING_BYTES, owned */
 	size_t head, len;      /* the waiting bytes: ring[head ..] wrapping, len of them */
 	uint64_t lost;         /* events dropped since the last "lost" line */
+	bool stopped;          /* takes no more events (tap_stop()) */
 };
 
 struct tap {
@@ -61,6 +62,10 @@ static inline bool tap_on(const struct tap *t)
  * for a prefix of TAP_PREFIX_MAX bytes or more, or -ENOMEM. */
 int tap_subscribe(struct tap *t, const char *prefix, size_t len);
 void tap_unsubscribe(struct tap *t, int id);
+
+/* Subscriber id takes no more events; what it holds, and the count of what
+ * it lost, can still be taken. tap_unsubscribe() frees it. */
+void tap_stop(struct tap *t, int id);
 
 /* One line (borrowed for the call): received and accepted, refused (why),
  * or forwarded. */
