@@ -7,35 +7,43 @@
 void top_sketch_clear(struct top_sketch *k)
 {
 	k->n = 0;
+	k->last = 0;
 }
 
-void top_sketch_add(struct top_sketch *k, uint8_t kind, const char *id, size_t len)
+void top_sketch_add(struct top_sketch *k, uint8_t kind, const char *id, size_t len, uint64_t hash)
 {
-	uint64_t h = keytab_hash(kind, id, len);
-	size_t min = 0;
+	uint64_t h = hash ? hash : keytab_hash(kind, id, len);
+	size_t slot = k->last;
 
-	for (size_t i = 0; i < k->n; i++) {
-		if (k->e[i].hash == h && k->e[i].kind == kind) {
-			k->e[i].lines++;
-			return;
-		}
-		if (k->e[i].lines < k->e[min].lines)
-			min = i;
+	/* A flood is one id over and over: its entry is the last one. */
+	if (slot < k->n && k->hash[slot] == h && k->kind[slot] == kind) {
+		k->lines[slot]++;
+		return;
+	}
+	for (slot = 0; slot < k->n; slot++)
+		if (k->hash[slot] == h && k->kind[slot] == kind)
+			break;
+	if (slot < k->n) {
+		k->lines[slot]++;
+		k->last = slot;
+		return;
 	}
 	uint64_t inherited = 0;
-	size_t slot = k->n;
 	if (k->n < TOP_SKETCH) {
-		k->n++;
+		slot = k->n++;
 	} else {
-		slot = min;
-		inherited = k->e[min].lines;
+		slot = 0;
+		for (size_t i = 1; i < k->n; i++)
+			if (k->lines[i] < k->lines[slot])
+				slot = i;
+		inherited = k->lines[slot];
 	}
-	struct top_sketch_entry *e = &k->e[slot];
-	e->hash = h;
-	e->kind = kind;
-	e->lines = inherited + 1;
-	e->len = (uint16_t)(len < TOP_ID_MAX ? len : TOP_ID_MAX);
-	memcpy(e->id, id, e->len);
+	k->hash[slot] = h;
+	k->kind[slot] = kind;
+	k->lines[slot] = inherited + 1;
+	k->id[slot].len = (uint16_t)(len < TOP_ID_MAX ? len : TOP_ID_MAX);
+	memcpy(k->id[slot].id, id, k->id[slot].len);
+	k->last = slot;
 }
 
 /* A bounded min-heap of the heaviest entries seen so far. */
@@ -132,13 +140,13 @@ size_t top_collect(const struct agg_table *const tables[2], const struct top_ske
 	for (int w = 0; w < 2; w++) {
 		const struct top_sketch *k = sketches[w], *o = sketches[w ^ 1];
 		for (size_t i = 0; i < k->n; i++) {
-			const struct top_sketch_entry *e = &k->e[i];
-			struct top_entry x = { e->kind, false, e->lines, e->id, e->len };
+			struct top_entry x = { k->kind[i], false, k->lines[i], k->id[i].id,
+					       k->id[i].len };
 			bool shared = false;
 			for (size_t j = 0; j < o->n && !shared; j++) {
-				if (o->e[j].hash == e->hash && o->e[j].kind == e->kind) {
+				if (o->hash[j] == k->hash[i] && o->kind[j] == k->kind[i]) {
 					shared = true;
-					x.lines += o->e[j].lines;
+					x.lines += o->lines[j];
 				}
 			}
 			if (!(shared && w == 1))

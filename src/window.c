@@ -109,7 +109,7 @@ enum reject_reason window_record(struct window *w, const struct sample *s)
 	/* A merged line counts in its record; this one has none. */
 	if (!a.merged)
 		top_sketch_add(sketch_of(w, w->open), (uint8_t)meter_symbol[s->type], s->id,
-			       s->id_len);
+			       s->id_len, s->hash);
 	for (size_t i = 0; i < a.nforward; i++)
 		pt_record(w, &a.forward[i]);
 	return REJECT_NONE;

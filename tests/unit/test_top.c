@@ -51,7 +51,7 @@ static void rec(int w, const char *line)
 	r = admit_line(&tables[w], &ages, &policy, &s, 1e9, &a);
 	ck_assert_msg(r == REJECT_NONE, "%s: %s", line, reject_reason_name[r]);
 	if (!a.merged)
-		top_sketch_add(&sketches[w], (uint8_t)meter_symbol[s.type], s.id, s.id_len);
+		top_sketch_add(&sketches[w], (uint8_t)meter_symbol[s.type], s.id, s.id_len, s.hash);
 }
 
 static void rec_n(int w, const char *line, int n)
@@ -79,20 +79,29 @@ static void expect(size_t i, char kind, const char *id, uint64_t lines, bool mer
 	ck_assert_int_eq(out[i].merged, merged);
 }
 
-static const struct top_sketch_entry *sketch_find(const struct top_sketch *k, char kind,
-						  const char *id)
+/* The entry of this kind and id (compared as kept), or -1. */
+static int sketch_find(const struct top_sketch *k, char kind, const char *id)
 {
 	for (size_t i = 0; i < k->n; i++)
-		if (k->e[i].kind == (uint8_t)kind && k->e[i].len == strlen(id) &&
-		    memcmp(k->e[i].id, id, k->e[i].len) == 0)
-			return &k->e[i];
-	return NULL;
+		if (k->kind[i] == (uint8_t)kind && k->id[i].len == strlen(id) &&
+		    memcmp(k->id[i].id, id, k->id[i].len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The lines of an entry that must be there. */
+static uint64_t sketch_lines(const struct top_sketch *k, char kind, const char *id)
+{
+	int i = sketch_find(k, kind, id);
+
+	ck_assert_msg(i >= 0, "%c:%s not in the sketch", kind, id);
+	return k->lines[i];
 }
 
 static void add(struct top_sketch *k, char kind, const char *id, int times)
 {
 	for (int i = 0; i < times; i++)
-		top_sketch_add(k, (uint8_t)kind, id, strlen(id));
+		top_sketch_add(k, (uint8_t)kind, id, strlen(id), 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -107,13 +116,13 @@ START_TEST(the_sketch_counts_lines_by_kind_and_id)
 	add(k, 't', "a", 1); /* the same id, another type: another entry */
 	add(k, 'X', "b", 2);
 	ck_assert_uint_eq(k->n, 3);
-	ck_assert_uint_eq(sketch_find(k, 'X', "a")->lines, 3);
-	ck_assert_uint_eq(sketch_find(k, 't', "a")->lines, 1);
-	ck_assert_uint_eq(sketch_find(k, 'X', "b")->lines, 2);
+	ck_assert_uint_eq(sketch_lines(k, 'X', "a"), 3);
+	ck_assert_uint_eq(sketch_lines(k, 't', "a"), 1);
+	ck_assert_uint_eq(sketch_lines(k, 'X', "b"), 2);
 	top_sketch_clear(k);
 	ck_assert_uint_eq(k->n, 0);
 	add(k, 'X', "a", 1);
-	ck_assert_uint_eq(sketch_find(k, 'X', "a")->lines, 1); /* from nothing again */
+	ck_assert_uint_eq(sketch_lines(k, 'X', "a"), 1); /* from nothing again */
 }
 END_TEST
 
@@ -131,20 +140,20 @@ START_TEST(a_newcomer_takes_the_lightest_entry_and_inherits_its_count)
 
 	add(k, 'X', "new", 1);
 	ck_assert_uint_eq(k->n, TOP_SKETCH); /* bounded */
-	ck_assert_ptr_null(sketch_find(k, 'X', "id.37"));
-	ck_assert_uint_eq(sketch_find(k, 'X', "new")->lines, 1 + 1); /* an upper bound */
+	ck_assert_int_lt(sketch_find(k, 'X', "id.37"), 0);
+	ck_assert_uint_eq(sketch_lines(k, 'X', "new"), 1 + 1); /* an upper bound */
 	for (int i = 0; i < TOP_SKETCH; i++) {
 		snprintf(id, sizeof(id), "id.%d", i);
 		if (i != 37)
-			ck_assert_uint_eq(sketch_find(k, 'X', id)->lines, (uint64_t)i + 2);
+			ck_assert_uint_eq(sketch_lines(k, 'X', id), (uint64_t)i + 2);
 	}
 	add(k, 'X', "new", 1);
-	ck_assert_uint_eq(sketch_find(k, 'X', "new")->lines, 3);
+	ck_assert_uint_eq(sketch_lines(k, 'X', "new"), 3);
 	/* Now id.0 (2 lines) is the lightest: the next newcomer takes it. */
 	add(k, 'T', "other", 1);
-	ck_assert_ptr_null(sketch_find(k, 'X', "id.0"));
-	ck_assert_uint_eq(sketch_find(k, 'T', "other")->lines, 3);
-	ck_assert_uint_eq(sketch_find(k, 'X', "new")->lines, 3);
+	ck_assert_int_lt(sketch_find(k, 'X', "id.0"), 0);
+	ck_assert_uint_eq(sketch_lines(k, 'T', "other"), 3);
+	ck_assert_uint_eq(sketch_lines(k, 'X', "new"), 3);
 }
 END_TEST
 
@@ -165,11 +174,10 @@ START_TEST(a_heavy_id_survives_a_crowd)
 		}
 	}
 	ck_assert_uint_eq(k->n, TOP_SKETCH);
-	const struct top_sketch_entry *e = sketch_find(k, 'X', "heavy");
-	ck_assert_ptr_nonnull(e);
-	ck_assert_uint_ge(e->lines, (uint64_t)heavy);
+	uint64_t lines = sketch_lines(k, 'X', "heavy");
+	ck_assert_uint_ge(lines, (uint64_t)heavy);
 	ck_assert_uint_eq(collect(1), 1);
-	expect(0, 'X', "heavy", e->lines, false);
+	expect(0, 'X', "heavy", lines, false);
 }
 END_TEST
 
@@ -186,14 +194,14 @@ START_TEST(long_ids_are_cut_at_top_id_max)
 	add(k, 'X', b, 1);
 	ck_assert_uint_eq(k->n, 2); /* still two ids: the whole id is hashed */
 	for (size_t i = 0; i < 2; i++) {
-		ck_assert_uint_eq(k->e[i].len, TOP_ID_MAX);
-		ck_assert(memcmp(k->e[i].id, a, TOP_ID_MAX) == 0);
+		ck_assert_uint_eq(k->id[i].len, TOP_ID_MAX);
+		ck_assert(memcmp(k->id[i].id, a, TOP_ID_MAX) == 0);
 	}
-	ck_assert_uint_eq(k->e[0].lines + k->e[1].lines, 3);
+	ck_assert_uint_eq(k->lines[0] + k->lines[1], 3);
 	/* One exactly TOP_ID_MAX long is whole. */
 	a[TOP_ID_MAX] = '\0';
 	add(k, 'X', a, 1);
-	ck_assert_uint_eq(sketch_find(k, 'X', a)->len, TOP_ID_MAX);
+	ck_assert_uint_eq(k->id[sketch_find(k, 'X', a)].len, TOP_ID_MAX);
 	ck_assert_uint_eq(collect(10), 3);
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_uint_eq(out[i].len, TOP_ID_MAX);
@@ -265,7 +273,7 @@ START_TEST(unmerged_timers_are_in_the_sketch)
 		ck_assert_int_eq(proto_parse_line(&ps, "t:slow:1", 8, &s), REJECT_NONE);
 		ck_assert_int_eq(admit_line(&tables[1], &ages, &off, &s, 1e9, &a), REJECT_NONE);
 		ck_assert(!a.merged);
-		top_sketch_add(&sketches[1], 't', s.id, s.id_len);
+		top_sketch_add(&sketches[1], 't', s.id, s.id_len, 0);
 	}
 	rec(1, "t:fast:1");
 	ck_assert_uint_eq(collect(20), 2);
