@@ -61,7 +61,12 @@ size_t numfmt_double(char *dst, double v)
 
 	/* Values with a few decimals (0.25, 1234.5, 0.042) are an integer
 	 * over a power of ten; if that division gives back exactly v, those
-	 * digits read back to v too (strtod rounds the same quotient). */
+	 * digits read back to v too (strtod rounds the same quotient). The
+	 * product may be exact only past the shortest form (0.55 * 100 is not
+	 * 55, 0.55 * 1000 is 550): trailing zeros are dropped, the same
+	 * decimal in fewer digits. Two decimals of at most 15 significant
+	 * digits never read back to the same double (DBL_DIG), so such digits
+	 * are the shortest; longer ones may not be, and take the way below. */
 	static const double p10[] = { 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
 	double a = fabs(v);
 	for (int k = 0; k < 9 && a * p10[k] < 9007199254740992.0; k++) {
@@ -70,8 +75,14 @@ size_t numfmt_double(char *dst, double v)
 			continue;
 		char digits[24];
 		uint64_t n = (uint64_t)m;
-		size_t nd = numfmt_u64(digits, n), w = 0;
 		int frac = k + 1;
+		while (n % 10 == 0) { /* v is no integer: frac stays above 0 */
+			n /= 10;
+			frac--;
+		}
+		size_t nd = numfmt_u64(digits, n), w = 0;
+		if (nd > DBL_DIG)
+			break;
 		if (v < 0)
 			dst[w++] = '-';
 		if ((int)nd <= frac) { /* 0.0ddd */

@@ -2,6 +2,8 @@
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,15 +11,38 @@
 #include "testutil.h"
 #include "xorshift.h"
 
+/* Significant digits of a number's text: those of its mantissa, leading
+ * zeros aside. */
+static int significant(const char *t)
+{
+	int n = 0;
+	bool lead = true;
+
+	for (; *t && *t != 'e'; t++) {
+		if (*t < '0' || *t > '9')
+			continue;
+		lead = lead && *t == '0';
+		n += !lead;
+	}
+	return n;
+}
+
 static void roundtrip(double v)
 {
-	char buf[NUMFMT_MAX];
+	char buf[NUMFMT_MAX], ref[NUMFMT_MAX];
 	size_t n = numfmt_double(buf, v);
 	double back = strtod(buf, NULL);
 
 	ck_assert_uint_eq(n, strlen(buf));
 	ck_assert_uint_lt(n, NUMFMT_MAX);
 	ck_assert_msg(memcmp(&back, &v, sizeof(v)) == 0, "%.17g printed as %s", v, buf);
+	if (!isfinite(v) || v == trunc(v))
+		return; /* integers print every digit, as integers */
+	/* No more digits than the fewest that read back. */
+	int p = 1;
+	while (snprintf(ref, sizeof(ref), "%.*g", p, v), strtod(ref, NULL) != v)
+		p++;
+	ck_assert_msg(significant(buf) <= p, "%.17g printed as %s, not as %s", v, buf, ref);
 }
 
 START_TEST(doubles_roundtrip)
@@ -63,6 +88,10 @@ START_TEST(doubles_are_short)
 	ck_assert_str_eq(buf, "-1234.5");
 	numfmt_double(buf, 0.042);
 	ck_assert_str_eq(buf, "0.042");
+	numfmt_double(buf, 0.55); /* 0.55 * 100 is not 55, 0.55 * 1000 is 550 */
+	ck_assert_str_eq(buf, "0.55");
+	numfmt_double(buf, 0.01 + 0.04 + 0.09 + 0.16 + 0.25);
+	ck_assert_str_eq(buf, "0.55");
 	numfmt_double(buf, 1e-9);
 	ck_assert_str_eq(buf, "0.000000001");
 	numfmt_double(buf, NAN);
