@@ -256,6 +256,7 @@ class Relay:
         }
         for sec, keys in (config or {}).items():
             self.sections.setdefault(sec, {}).update(keys)
+        self.started_with = {sec: dict(keys) for sec, keys in self.sections.items()}
         self.udp6_port = None
         self.choose_ports()
         self.config_path = os.path.join(tmp, "relay.ini")
@@ -295,6 +296,14 @@ class Relay:
                         v = v.replace("{udp6}", str(self.udp6_port))
                     f.write("%s = %s\n" % (k, v))
                 f.write("\n")
+
+    def rewrite(self, **override):
+        """Rewrites the file for a reload: the sections the relay was made
+        with, override's keys on top (each rewrite starts from those)."""
+        sections = {sec: dict(keys) for sec, keys in self.started_with.items()}
+        for sec, keys in override.items():
+            sections.setdefault(sec, {}).update(keys)
+        self.write_config(sections)
 
     def start(self, wait=True, pass_fds=(), wrapper=(), stdout=None, ready=None):
         """Starts the binary; wrapper is a command that execs it (its

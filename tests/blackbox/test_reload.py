@@ -10,33 +10,14 @@ import unittest
 from relaytest import PORT_ATTEMPTS, RelayTestCase, free_udp_port, port_taken, wait_until
 
 
-def rewrite(target, **sections):
-    """Rewrites the relay's file: the harness defaults plus these sections."""
-    base = {
-        "relay": {"listen": "udp://127.0.0.1:%d unix://%s" % (target.udp_port, target.unix_path),
-                  "upstream": target.upstream_url, "window": "200ms"},
-        "admin": {"socket": target.admin_path},
-        "spectatord": {"admin": ""},
-        "self_metrics": {"enabled": "false"},
-    }
-    for sec, keys in sections.items():
-        base.setdefault(sec, {}).update(keys)
-    target.write_config(base)
-
-
 class ReloadTest(RelayTestCase):
-
-    def relay_for(self, up, **kw):
-        r = self.relay(up, **kw)
-        r.upstream_url = up.url
-        return r
 
     def test_reload_keeps_the_open_window(self):
         up = self.fake("unix")
-        relay = self.relay_for(up, config={"relay": {"window": "5s"}})
+        relay = self.relay(up, config={"relay": {"window": "5s"}})
         relay.send_udp("c:kept:1\nc:kept:2\nm:kept.max:9\ng,60:kept.g:1")
         wait_until(lambda: relay.admin("stats")["received"]["lines"] == 4, message="read")
-        rewrite(relay, relay={"window": "4s"}, limits={"max_series": "5000"})
+        relay.rewrite(relay={"window": "4s"}, limits={"max_series": "5000"})
         relay.signal(signal.SIGHUP)
         wait_until(lambda: relay.admin("stats")["reload"]["ok"] == 1, message="SIGHUP reload")
         relay.send_udp("c:kept:4\nm:kept.max:3\ng:kept.g:2")
@@ -53,8 +34,8 @@ class ReloadTest(RelayTestCase):
 
     def test_bad_file_keeps_the_old_configuration(self):
         up = self.fake("unix")
-        relay = self.relay_for(up)
-        rewrite(relay, relay={"window": "forever"})
+        relay = self.relay(up)
+        relay.rewrite(relay={"window": "forever"})
         with open(relay.config_path) as f:
             line = f.read().splitlines().index("window = forever") + 1
         reply = relay.admin("reload")
@@ -76,9 +57,9 @@ class ReloadTest(RelayTestCase):
         """A reload that would pass and leave a relay that cannot start
         again is refused, with the line of the key."""
         up = self.fake("unix")
-        relay = self.relay_for(up)
+        relay = self.relay(up)
         for section, key in (("sockets", "unix_group"), ("admin", "group")):
-            rewrite(relay, **{section: {key: "no-such-group-here"}})
+            relay.rewrite(**{section: {key: "no-such-group-here"}})
             with open(relay.config_path) as f:
                 line = f.read().splitlines().index("%s = no-such-group-here" % key) + 1
             want = "%s:%d: %s: unknown group no-such-group-here" % (relay.config_path, line, key)
@@ -92,8 +73,8 @@ class ReloadTest(RelayTestCase):
         the socket was; a reload that changes unix_mode or unix_group then
         changes nothing and says so, instead of changing what it points to."""
         up = self.fake("unix")
-        relay = self.relay_for(up, config={"sockets": {"unix_mode": "0620"}})
-        rewrite(relay, sockets={"unix_mode": "0640"})
+        relay = self.relay(up, config={"sockets": {"unix_mode": "0620"}})
+        relay.rewrite(sockets={"unix_mode": "0640"})
         self.assertNotIn("problems", relay.admin("reload")["message"])
         self.assertEqual(os.lstat(relay.unix_path).st_mode & 0o7777, 0o640)  # its own: changed
 
@@ -104,7 +85,7 @@ class ReloadTest(RelayTestCase):
         victim_gid = os.stat(victim).st_gid
         os.rename(relay.unix_path, relay.unix_path + ".moved")
         os.symlink(victim, relay.unix_path)
-        rewrite(relay, sockets={"unix_mode": "0646", "unix_group": "daemon"})
+        relay.rewrite(sockets={"unix_mode": "0646", "unix_group": "daemon"})
         reply = relay.admin("reload")
         self.assertEqual(os.stat(victim).st_mode & 0o7777, 0o600)
         self.assertEqual(os.stat(victim).st_gid, victim_gid)
@@ -118,7 +99,7 @@ class ReloadTest(RelayTestCase):
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as other:
             other.bind(relay.unix_path)
             os.chmod(relay.unix_path, 0o600)
-            rewrite(relay, sockets={"unix_mode": "0666"})
+            relay.rewrite(sockets={"unix_mode": "0666"})
             self.assertIn("no longer the socket", relay.admin("reload")["message"])
             self.assertEqual(os.lstat(relay.unix_path).st_mode & 0o7777, 0o600)
         os.unlink(relay.unix_path)
@@ -126,13 +107,13 @@ class ReloadTest(RelayTestCase):
 
     def test_listeners_open_and_close_on_reload(self):
         up = self.fake("unix")
-        relay = self.relay_for(up)
+        relay = self.relay(up)
         new_path = os.path.join(self.tmp, "second.unix")
         # The relay binds the new port itself: one another process took
         # first is tried again with another.
         for _ in range(PORT_ATTEMPTS):
             new_port = free_udp_port()
-            rewrite(relay, relay={"listen": "udp://127.0.0.1:%d unix://%s" % (new_port, new_path)})
+            relay.rewrite(relay={"listen": "udp://127.0.0.1:%d unix://%s" % (new_port, new_path)})
             reply = relay.admin("reload")
             if not port_taken(reply["message"], new_port):
                 break
@@ -148,7 +129,7 @@ class ReloadTest(RelayTestCase):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
             busy.bind(("127.0.0.1", 0))
             busy_port = busy.getsockname()[1]
-            rewrite(relay, relay={"listen": "udp://127.0.0.1:%d udp://127.0.0.1:%d" % (
+            relay.rewrite(relay={"listen": "udp://127.0.0.1:%d udp://127.0.0.1:%d" % (
                 new_port, busy_port)}, log={"level": "debug"})
             reply = relay.admin("reload")
         self.assertIn("problems: cannot bind udp://127.0.0.1:%d" % busy_port, reply["message"])
@@ -159,8 +140,8 @@ class ReloadTest(RelayTestCase):
 
     def test_restart_only_keys_are_reported_not_applied(self):
         up = self.fake("unix")
-        relay = self.relay_for(up)
-        rewrite(relay, admin={"mode": "0600"})
+        relay = self.relay(up)
+        relay.rewrite(admin={"mode": "0600"})
         reply = relay.admin("reload")
         self.assertIn("changed: nothing; restart required for: admin.mode", reply["message"])
         self.assertEqual(relay.admin("config")["admin"]["mode"], "0666")
@@ -169,10 +150,10 @@ class ReloadTest(RelayTestCase):
     def test_upstream_changes_on_reload(self):
         first = self.fake("unix", name="first.unix")
         second = self.fake("unix", name="second.unix")
-        relay = self.relay_for(first)
+        relay = self.relay(first)
         relay.send_udp("c:before:1")
         wait_until(lambda: first.count() == 1, message="first upstream")
-        rewrite(relay, relay={"upstream": second.url})
+        relay.rewrite(relay={"upstream": second.url})
         self.assertTrue(relay.admin("reload")["ok"])
         relay.send_udp("c:after:1")
         wait_until(lambda: second.count() == 1, message="second upstream")
@@ -182,11 +163,11 @@ class ReloadTest(RelayTestCase):
 
     def test_age_gauge_limit_holds_across_reload(self):
         up = self.fake("unix")
-        relay = self.relay_for(up, config={"limits": {"age_gauge_limit": "2"}})
+        relay = self.relay(up, config={"limits": {"age_gauge_limit": "2"}})
         relay.send_udp("A:age.a:1\nA:age.b:1\nA:age.c:1")
         wait_until(lambda: relay.admin("stats")["received"]["lines"] == 3, message="read")
         self.assertEqual(relay.admin("stats")["rejected"]["by_reason"]["age-gauge-limit"], 1)
-        rewrite(relay, limits={"age_gauge_limit": "2", "max_series": "1000"})
+        relay.rewrite(limits={"age_gauge_limit": "2", "max_series": "1000"})
         self.assertTrue(relay.admin("reload")["ok"])
         relay.send_udp("A:age.c:2\nA:age.a:2")
         wait_until(lambda: relay.admin("stats")["received"]["lines"] == 5, message="read")
@@ -210,7 +191,7 @@ class ReloadTest(RelayTestCase):
         # kernel had already taken (net.unix.max_dgram_qlen of them) may be
         # larger. Every line arrives once.
         up = self.fake("unix", rcvbuf=1 << 18)
-        relay = self.relay_for(up, config={"relay": {"window": "100ms"}})
+        relay = self.relay(up, config={"relay": {"window": "100ms"}})
         up.pause()
         n = 60000
         for start in range(0, n, 100):
@@ -219,7 +200,7 @@ class ReloadTest(RelayTestCase):
         wait_until(lambda: relay.admin("stats")["received"]["lines"] == n, message="read")
         wait_until(lambda: relay.admin("stats")["upstream"]["pending_lines"] > n / 2,
                    message="lines held for the paused upstream")
-        rewrite(relay, limits={"max_datagram": "512"})
+        relay.rewrite(limits={"max_datagram": "512"})
         self.assertTrue(relay.admin("reload")["ok"])
         up.resume()
         wait_until(lambda: up.count() == n, message="every held line")

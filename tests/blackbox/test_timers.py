@@ -26,21 +26,6 @@ def name_of(line):
     return parse_line(line)[2].split(",")[0]
 
 
-def sections(target, up, /, **override):
-    """target's configuration as the harness wrote it, with override's keys
-    on top."""
-    base = {
-        "relay": {"listen": "udp://127.0.0.1:%d unix://%s" % (target.udp_port, target.unix_path),
-                  "upstream": up.url, "window": "5s"},
-        "admin": {"socket": target.admin_path},
-        "spectatord": {"admin": ""},
-        "self_metrics": {"enabled": "false"},
-    }
-    for sec, keys in override.items():
-        base.setdefault(sec, {}).update(keys)
-    return base
-
-
 class TimersTest(RelayTestCase):
 
     def start(self, **config):
@@ -211,19 +196,19 @@ class TimersTest(RelayTestCase):
         try:
             stats = lambda: relay.admin("stats")  # noqa: E731
             wait_until(lambda: stats()["timers"]["lines_in"] > 5000, 30, message="merged load")
-            relay.write_config(sections(relay, up, relay={"merge_timers": "false"}))
+            relay.rewrite(relay={"merge_timers": "false"})
             self.assertTrue(relay.admin("reload")["ok"])
             unmerged = stats()["timers"]["unmerged"]
             wait_until(lambda: stats()["timers"]["unmerged"] > unmerged + 5000, 30,
                        message="one-to-one load")
             self.assertEqual(relay.admin("config")["relay"]["merge_timers"], False)
-            relay.write_config(sections(relay, up, relay={"merge_timers": "true"}))
+            relay.rewrite(relay={"merge_timers": "true"})
             relay.signal(signal.SIGHUP)
             wait_until(lambda: stats()["reload"]["ok"] == 2, message="SIGHUP reload")
             merged = stats()["timers"]["lines_in"]
             wait_until(lambda: stats()["timers"]["lines_in"] > merged + 5000, 30,
                        message="merged load again")
-            relay.write_config(sections(relay, up, relay={"merge_timers": "false"}))
+            relay.rewrite(relay={"merge_timers": "false"})
             self.assertTrue(relay.admin("reload")["ok"])
             unmerged = stats()["timers"]["unmerged"]
             wait_until(lambda: stats()["timers"]["unmerged"] > unmerged + 5000, 30,
