@@ -85,7 +85,14 @@ static void put(struct tap_sub *s, const char *p, size_t n)
 	s->len += n;
 }
 
-/* One event line, whole or not at all. */
+/* "lost N\n" for what was dropped since the ring last took an event. */
+static size_t lost_note(const struct tap_sub *s, char note[static 32])
+{
+	return (size_t)snprintf(note, 32, "lost %llu\n", (unsigned long long)s->lost);
+}
+
+/* One event line, whole or not at all. Events dropped before it are said
+ * first, where they happened: after what the ring held when they were. */
 static void add(struct tap_sub *s, enum tap_event ev, enum reject_reason why, const char *line,
 		size_t len)
 {
@@ -93,10 +100,16 @@ static void add(struct tap_sub *s, enum tap_event ev, enum reject_reason why, co
 	const char *reason = ev == TAP_REJECT ? reject_reason_name[why] : "";
 	size_t nlen = strlen(name), rlen = strlen(reason);
 	size_t need = nlen + 1 + (rlen ? rlen + 1 : 0) + len + 1;
+	char note[32];
+	size_t notelen = s->lost ? lost_note(s, note) : 0;
 
-	if (TAP_RING_BYTES - s->len < need) {
+	if (TAP_RING_BYTES - s->len < notelen + need) {
 		s->lost++;
 		return;
+	}
+	if (notelen) {
+		put(s, note, notelen);
+		s->lost = 0;
 	}
 	put(s, name, nlen);
 	put(s, " ", 1);
@@ -143,24 +156,24 @@ size_t tap_take(struct tap *t, int id, char *buf, size_t cap)
 
 	if (!s->used)
 		return 0;
-	if (s->lost) {
-		char note[40];
-		int m = snprintf(note, sizeof(note), "lost %llu\n", (unsigned long long)s->lost);
-		if ((size_t)m > cap)
-			return 0;
-		memcpy(buf, note, (size_t)m);
-		n = (size_t)m;
-		s->lost = 0;
-	}
 	/* Whole lines only: up to the last '\n' that fits. */
-	size_t want = s->len < cap - n ? s->len : cap - n;
-	size_t take = 0;
+	size_t want = s->len < cap ? s->len : cap;
 	for (size_t i = 0; i < want; i++)
 		if (s->ring[(s->head + i) % TAP_RING_BYTES] == '\n')
-			take = i + 1;
-	for (size_t i = 0; i < take; i++)
-		buf[n + i] = s->ring[(s->head + i) % TAP_RING_BYTES];
-	s->head = (s->head + take) % TAP_RING_BYTES;
-	s->len -= take;
-	return n + take;
+			n = i + 1;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = s->ring[(s->head + i) % TAP_RING_BYTES];
+	s->head = (s->head + n) % TAP_RING_BYTES;
+	s->len -= n;
+	/* What was dropped came after all the ring held. */
+	if (s->len == 0 && s->lost) {
+		char note[32];
+		size_t m = lost_note(s, note);
+		if (m <= cap - n) {
+			memcpy(buf + n, note, m);
+			n += m;
+			s->lost = 0;
+		}
+	}
+	return n;
 }

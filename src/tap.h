@@ -13,7 +13,8 @@
  *     in <line>                a line accepted, as it was received
  *     reject <reason> <line>   a line refused, and why
  *     out <line>               a line forwarded to SpectatorD
- *     lost <n>                 n events dropped because the client was slow
+ *     lost <n>                 n events dropped because the client was slow,
+ *                              here: after the events that came before them
  *
  * A line never holds '\n' (lines are split on it) nor NUL (datagrams end at
  * one), so the events need no escaping. A prefix matches the bytes after a

@@ -253,12 +253,15 @@ START_TEST(a_full_ring_drops_and_counts_whole_events)
 	ck_assert_uint_eq(t.sub[id].lost, 3);
 	ck_assert_uint_eq(t.sub[id].len, TAP_RING_BYTES); /* nothing half-written */
 
-	/* Room for one event of 1024 bytes, with "lost 3" before it. */
-	ck_assert_uint_eq(tap_take(&t, id, got, 7 + 1024), 7 + 1024);
-	ck_assert(memcmp(got, "lost 3\nin c:vvv", 15) == 0);
-	ck_assert(!t.sub[id].lost);
-	/* 10 + 1003 bytes fit in 1024; then 11 are left, too few for another. */
+	/* The first event goes; the ring still holds events older than the
+	 * lost ones, so "lost 3" waits. */
+	ck_assert_uint_eq(tap_take(&t, id, got, 7 + 1024), 1024);
+	ck_assert(memcmp(got, "in c:vvv", 8) == 0);
+	ck_assert_uint_eq(t.sub[id].lost, 3);
+	/* The next event takes it in first: 7 + 10 + 1003 bytes fit in 1024;
+	 * then 4 are left, too few for another. */
 	line(TAP_OUT, REJECT_NONE, "c:v:1");
+	ck_assert(!t.sub[id].lost);
 	line(TAP_IN, REJECT_NONE, line_for_event(text, 1003));
 	ck_assert(!t.sub[id].lost);
 	line(TAP_IN, REJECT_NONE, text);
@@ -266,9 +269,10 @@ START_TEST(a_full_ring_drops_and_counts_whole_events)
 
 	const char *all = take_all(id, 128 << 10);
 	size_t n = strlen(all);
-	ck_assert_uint_eq(n, 7 + (events - 1) * 1024 + 10 + 1003);
-	ck_assert(memcmp(all, "lost 1\n", 7) == 0); /* first, before the events */
-	ck_assert(memcmp(all + n - 1013, "out c:v:1\nin c:vvv", 18) == 0);
+	ck_assert_uint_eq(n, (events - 1) * 1024 + 7 + 10 + 1003 + 7);
+	/* Each loss where it happened: after the events before it. */
+	ck_assert(memcmp(all + (events - 1) * 1024, "lost 3\nout c:v:1\nin c:vvv", 25) == 0);
+	ck_assert_str_eq(all + n - 7, "lost 1\n");
 	/* Said once: nothing more is lost. */
 	ck_assert(!tap_pending(&t, id));
 	line(TAP_IN, REJECT_NONE, "c:v:1");
@@ -285,14 +289,19 @@ START_TEST(the_lost_line_waits_for_room)
 	for (int i = 0; i < 100000 && t.sub[id].lost < 12345; i++)
 		line(TAP_IN, REJECT_NONE, text);
 	ck_assert_uint_eq(t.sub[id].lost, 12345);
-	/* "lost 12345\n" is 11 bytes: a smaller buffer takes nothing and
-	 * keeps the count. */
+	/* The events held go first; a buffer they fill leaves the count. */
+	size_t held = t.sub[id].len;
+	static char big[TAP_RING_BYTES];
+	ck_assert_uint_eq(tap_take(&t, id, big, held), held);
+	ck_assert_uint_eq(t.sub[id].lost, 12345);
+	ck_assert(tap_pending(&t, id)); /* the count is still to say */
+	/* "lost 12345\n" is 11 bytes: a smaller buffer takes nothing. */
 	ck_assert_uint_eq(tap_take(&t, id, got, 10), 0);
 	ck_assert_uint_eq(t.sub[id].lost, 12345);
 	ck_assert_uint_eq(tap_take(&t, id, got, 11), 11);
 	ck_assert(memcmp(got, "lost 12345\n", 11) == 0);
 	ck_assert(!t.sub[id].lost);
-	ck_assert(tap_pending(&t, id)); /* the events are still there */
+	ck_assert(!tap_pending(&t, id));
 }
 END_TEST
 
@@ -318,11 +327,13 @@ START_TEST(a_slow_subscriber_costs_the_others_nothing)
 	 * first ones, whole; the rest are counted. */
 	const char *all = take_all(slow, 128 << 10);
 	unsigned lost = 0, kept = 0;
-	ck_assert_int_eq(sscanf(all, "lost %u\n", &lost), 1);
-	for (const char *p = strchr(all, '\n') + 1; *p; p = strchr(p, '\n') + 1) {
+	const char *p = all;
+	for (; strncmp(p, "lost ", 5) != 0; p = strchr(p, '\n') + 1) {
 		snprintf(want, sizeof(want), "in c:slow.%u:1\n", kept++);
 		ck_assert(strncmp(p, want, strlen(want)) == 0);
 	}
+	ck_assert_int_eq(sscanf(p, "lost %u\n", &lost), 1);
+	ck_assert_str_eq(strchr(p, '\n'), "\n"); /* the last line */
 	ck_assert_uint_eq(lost + kept, n);
 }
 END_TEST
@@ -341,7 +352,8 @@ START_TEST(a_stopped_subscriber_keeps_what_it_holds)
 	tap_datagram(&t, "c:after:2\n", 10);
 	ck_assert_uint_eq(t.sub[id].lost, 1);
 	const char *all = take_all(id, 128 << 10);
-	ck_assert(strncmp(all, "lost 1\nin c:held:1\n", 19) == 0);
+	ck_assert(strncmp(all, "in c:held:1\n", 12) == 0);
+	ck_assert_str_eq(all + strlen(all) - 7, "lost 1\n");
 	ck_assert_ptr_null(strstr(all, "after"));
 	ck_assert(!tap_pending(&t, id));
 	/* Its slot stays taken until it is unsubscribed; then it is new. */
