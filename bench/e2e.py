@@ -557,8 +557,9 @@ def main():
         timers = []
         for kind in TIMER_KINDS:
             name = "timers %s udp %dk" % (kind, TIMER_SERIES // 1000)
-            if args.only.startswith("timers") and args.only in name or (
-                    not args.only and kind in TIMER_DEFAULT_KINDS):
+            default = kind in TIMER_DEFAULT_KINDS
+            if (args.only in ("", "timers") and default
+                    or args.only.startswith("timers ") and args.only in name):
                 print("  %s ..." % name, file=sys.stderr, flush=True)
                 raw, rel, at = b.timers(kind)
                 timers.append({"scenario": name, "kind": kind, "series": TIMER_SERIES,
