@@ -11,7 +11,12 @@
  * the send loop cycles through, so that what is measured is the socket path
  * and not snprintf(). The pool holds every series at least once, in a
  * shuffled order; each series keeps one meter type for the whole run, as a
- * real client's meters do.
+ * real client's meters do: the production-like mix, or one type alone (-m).
+ * Timer and distribution values have a spread like real ones: each series
+ * has its own scale, and its samples spread log-uniformly over a factor of
+ * 100 above it, about 30 percentile buckets. So that one pass over the pool
+ * holds enough samples of each series to show that spread, a pool of one
+ * such type alone holds up to SPREAD_SAMPLES lines per series.
  *
  * Sockets block, with a short send timeout so that the deadline is still
  * checked: a unix datagram receiver that falls behind slows the sender down
@@ -28,6 +33,7 @@
  * a setup failure. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -52,6 +58,10 @@
 /* The pool holds every series: 1M of them take about 100 MB. */
 #define MAX_SERIES 1000000
 #define LINE_MAX_LEN 160 /* every line format_line() writes is shorter */
+/* Lines per series in the pool of a timer or distribution type alone, up to
+ * MAX_POOL_LINES: about 30 buckets per series then have samples. */
+#define SPREAD_SAMPLES 128
+#define MAX_POOL_LINES 1000000
 /* How long one blocked send may wait before the deadline is looked at. */
 #define SEND_TIMEOUT_US 20000
 
@@ -60,7 +70,7 @@ struct opts {
 	unsigned lines_per_dgram; /* 0 when filling by bytes */
 	unsigned dgram_bytes;     /* 0 when a fixed number of lines */
 	uint64_t series;
-	bool counters_only;
+	char only;                /* 0: the mix; else every series has this type */
 	double rate;              /* lines per second, all senders; 0 = flat out */
 	uint64_t count;           /* lines, all senders */
 	double seconds;
@@ -93,10 +103,10 @@ static uint64_t next_rand(uint64_t *s)
 
 /* A series keeps its type for the whole run. The mix is mostly counters, as
  * in production: 70% c, 8% g, 5% m, 8% t, 4% d, 3% T, 2% D. */
-static char series_type(uint64_t series, bool counters_only)
+static char series_type(uint64_t series, char only)
 {
-	if (counters_only)
-		return 'c';
+	if (only)
+		return only;
 	uint64_t h = series * 0x9e3779b97f4a7c15ull;
 	unsigned r = (unsigned)((h >> 32) % 100);
 	return r < 70   ? 'c'
@@ -108,16 +118,34 @@ static char series_type(uint64_t series, bool counters_only)
 			: 'D';
 }
 
+/* A timer or distribution sample of a series: its scale times a factor
+ * from 1 to 100, log-uniform. The scale, from the series' number, is 0.2 to
+ * 2 ms for t and T (a latency, sent in seconds with ns digits, as
+ * spectator-go's Duration.Seconds() does) and 100 to 1000 for d and D (a
+ * size in bytes, an integer). */
+static void format_spread(char *w, size_t len, char type, uint64_t series, uint64_t r)
+{
+	double scale = pow(10.0, (double)((series * 0xd1b54a32d192ed03ull) >> 11) / 0x1p53);
+	double spread = pow(100.0, (double)(r >> 11) / 0x1p53);
+
+	if (type == 't' || type == 'T') {
+		unsigned long long ns = (unsigned long long)(200000.0 * scale * spread);
+		snprintf(w, len, "%llu.%09llu", ns / 1000000000ull, ns % 1000000000ull);
+	} else {
+		snprintf(w, len, "%llu", (unsigned long long)(100.0 * scale * spread));
+	}
+}
+
 /* One line for a series into w (LINE_MAX_LEN bytes); returns its
  * length including the '\n'. Ids look like thin clients' ids: a few names,
  * a handful of tags, half of them in unsorted order. */
-static int format_line(char *w, uint64_t series, bool counters_only, uint64_t *rng)
+static int format_line(char *w, uint64_t series, char only, uint64_t *rng)
 {
 	static const char *const names[] = { "server.requestCount", "server.requestLatency",
 					     "db.queryTime",        "cache.hits",
 					     "queue.depth",         "http.client.bytes" };
 	static const char *const status[] = { "200", "404", "500", "503" };
-	char type = series_type(series, counters_only);
+	char type = series_type(series, only);
 	const char *name = names[series % 6];
 	unsigned long long inst = (unsigned long long)(series / 6);
 	char head[8];
@@ -134,11 +162,9 @@ static int format_line(char *w, uint64_t series, bool counters_only, uint64_t *r
 		break;
 	case 't':
 	case 'T':
-		snprintf(value, sizeof(value), "0.%03u", (unsigned)(r % 1000));
-		break;
 	case 'd':
 	case 'D':
-		snprintf(value, sizeof(value), "%u", (unsigned)(r % 65536));
+		format_spread(value, sizeof(value), type, series, r);
 		break;
 	default:
 		snprintf(value, sizeof(value), "%u.%u", (unsigned)(r % 1000), (unsigned)(r >> 40) % 10);
@@ -172,13 +198,30 @@ static void pool_free(struct pool *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Formats at least max(series, MIN_POOL_LINES) lines into whole datagrams.
- * Returns 0 or -ENOMEM. */
+/* Lines the pool holds: every series once, at least MIN_POOL_LINES, and for
+ * a timer or distribution type alone SPREAD_SAMPLES per series up to
+ * MAX_POOL_LINES. */
+static size_t pool_lines(const struct opts *o)
+{
+	size_t want = o->series > MIN_POOL_LINES ? (size_t)o->series : MIN_POOL_LINES;
+
+	if (o->only && strchr("tTdD", o->only)) {
+		uint64_t spread = o->series * SPREAD_SAMPLES;
+		if (spread > MAX_POOL_LINES)
+			spread = MAX_POOL_LINES;
+		if (spread > want)
+			want = (size_t)spread;
+	}
+	return want;
+}
+
+/* Formats at least pool_lines() lines into whole datagrams. Returns 0 or
+ * -ENOMEM. */
 static int pool_make(struct pool *p, const struct opts *o, uint64_t seed)
 {
 	uint64_t rng = seed;
 	uint64_t nseries = o->series;
-	size_t want = nseries > MIN_POOL_LINES ? (size_t)nseries : MIN_POOL_LINES;
+	size_t want = pool_lines(o);
 	/* Upper bounds: a line is under LINE_MAX_LEN bytes, and the last
 	 * datagram may overshoot `want` by one datagram's worth of lines. */
 	size_t max_lines = want + (o->lines_per_dgram ? o->lines_per_dgram : o->dgram_bytes);
@@ -211,7 +254,7 @@ static int pool_make(struct pool *p, const struct opts *o, uint64_t seed)
 		char *start = p->buf + used;
 		unsigned n = 0;
 		for (;;) {
-			int len = format_line(line, perm[lines % nseries], o->counters_only, &rng);
+			int len = format_line(line, perm[lines % nseries], o->only, &rng);
 			if (o->dgram_bytes && n > 0 && (size_t)(p->buf + used - start) + (size_t)len >
 							  o->dgram_bytes)
 				break; /* that line starts the next datagram */
@@ -365,7 +408,8 @@ static void usage(FILE *f)
 		"  -l, --lines N        lines per datagram (default 1)\n"
 		"  -B, --bytes N        instead of -l: whole lines up to N bytes per datagram\n"
 		"  -s, --series N       distinct series (default 1000, at most 1M)\n"
-		"  -m, --mix KIND       mix (70%% c, and g m t d T D) or counters (default mix)\n"
+		"  -m, --mix KIND       mix (70%% c, and g m t d T D), counters, or one type alone:\n"
+		"                       c, t, T, d or D (default mix)\n"
 		"  -r, --rate N         lines per second over all senders; 0 = flat out (default 0)\n"
 		"  -n, --count N        lines to send over all senders (default 1M)\n"
 		"  -d, --seconds S      stop after S seconds even if -n is not reached (default 10,\n"
@@ -452,9 +496,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'm':
 			if (strcmp(optarg, "mix") == 0)
-				o->counters_only = false;
+				o->only = 0;
 			else if (strcmp(optarg, "counters") == 0)
-				o->counters_only = true;
+				o->only = 'c';
+			else if (strlen(optarg) == 1 && strchr("ctTdD", optarg[0]))
+				o->only = optarg[0];
 			else
 				r = -EINVAL;
 			break;

@@ -12,6 +12,13 @@ and prints one table, with the relay as a ratio to the raw sink, then the
 issue's targets with PASS or FAIL. The machine is shared and noisy, so only
 the ratios are meant to be compared between runs.
 
+A timer-heavy scenario follows: one timer or distribution type alone (T and
+t by default; D and d with --only 'timers D' ...) in 20-line UDP datagrams
+over 1,000 series, each spread over about 30 percentile buckets. For it the
+relay merges every line, so what it forwards per line received is the point:
+the same search for the highest rate with zero drops, then one trial offered
+4M lines/s, the issue's target.
+
 Method
   * The sender (blast) and the fake SpectatorD run on the first allowed core,
     the reader under test (sink or relay) alone on the second.
@@ -56,6 +63,14 @@ SHAPES = [
 ]
 TRANSPORTS = ["udp", "unix"]
 SERIES = [1000, 100000]
+
+# The timer-heavy scenario: one type alone, 20-line UDP datagrams.
+TIMER_KINDS = ["T", "t", "D", "d"]
+TIMER_DEFAULT_KINDS = "Tt"
+TIMER_SERIES = 1000
+TIMER_TARGET_RATE = 4e6  # lines/s (issue 11)
+TIMER_TARGET_FWD = 0.01  # forwarded per received line, at most
+WINDOW_SECONDS = 1.0
 
 
 class BenchError(Exception):
@@ -242,6 +257,7 @@ class Bench:
         self.send_core = cores[0]
         self.read_core = cores[1] if len(cores) > 1 else cores[0]
         self.tmp = tempfile.mkdtemp(prefix="relay-bench-")
+        self.seconds = args.seconds  # of a trial; the timer scenario's are longer
         self.trials = 0
         self.rerun = 0  # trials run again because of noise
         self.noisy = 0  # trials kept although still noisy
@@ -253,7 +269,7 @@ class Bench:
 
     def blast(self, target, shape, series, rate, mix="mix"):
         """Runs blast to the end; returns its counts."""
-        seconds = self.args.seconds
+        seconds = self.seconds
         if rate:
             count, limit = int(rate * seconds), seconds * 1.5 + 1
         else:
@@ -281,13 +297,13 @@ class Bench:
         wait_until(lambda: udp_socket_state(port)[0] == 0, 30, what="the reader to drain")
         return udp_socket_state(port)[1]
 
-    def trial_raw(self, transport, shape, series, rate):
+    def trial_raw(self, transport, shape, series, rate, mix="mix"):
         self.trials += 1
         sink = Sink(self.bench, self.listen_url(transport, "raw") if transport == "unix"
-                    else "udp://127.0.0.1:0", self.read_core, self.args.seconds * 3 + 30)
+                    else "udp://127.0.0.1:0", self.read_core, self.seconds * 3 + 30)
         try:
             cpu0, core0 = cpu_seconds(sink.proc.pid), core_times(self.read_core)
-            b = self.blast(sink.url, shape, series, rate)
+            b = self.blast(sink.url, shape, series, rate, mix)
             port = int(sink.url.rsplit(":", 1)[1]) if transport == "udp" else 0
             drops = self.drained(transport, port)
             cpu = cpu_seconds(sink.proc.pid) - cpu0
@@ -303,7 +319,7 @@ class Bench:
     def trial_relay(self, transport, shape, series, rate, mix="mix", window="1s", linger=0.0):
         self.trials += 1
         up = Sink(self.bench, "unix://" + os.path.join(self.tmp, "upstream.unix"),
-                  self.send_core, self.args.seconds * 3 + 30)
+                  self.send_core, self.seconds * 3 + 30)
         listen = self.listen_url(transport, "relay")
         try:
             relay = Relay(self.relay_bin, self.tmp, listen, up.url, self.read_core, window)
@@ -326,6 +342,7 @@ class Bench:
         t.update(cpu_us_per_1k=cpu * 1e6 / (received / 1000.0) if received else 0.0,
                  busy=cpu / b["seconds"] if b["seconds"] > 0 else 0.0,
                  fwd_per_line=stopped["forwarded_lines"] / received if received else 0.0,
+                 fwd_per_line_window=full_window_fwd(fwd["burst_lines"], t["rate"]),
                  rss_kib=rss, forwarded=stopped["forwarded_lines"],
                  upstream_lines=int(fwd["lines"]), dropped_upstream=stopped["dropped_upstream"],
                  windows=fwd["burst_lines"])
@@ -370,7 +387,7 @@ class Bench:
             self.noisy += 1
         return t
 
-    def scenario(self, transport, shape, series):
+    def scenario(self, transport, shape, series, mix="mix", linger=0.0):
         """(raw, relay): the best passing trial of each reader, or None.
 
         Flat-out trials come first, raw and relay alternately, each repeated
@@ -379,8 +396,9 @@ class Bench:
         that loses lines flat out is then searched for; a unix one cannot
         lose any."""
         measures = (
-            lambda r: self.quiet(lambda x: self.trial_raw(transport, shape, series, x), r),
-            lambda r: self.quiet(lambda x: self.trial_relay(transport, shape, series, x), r))
+            lambda r: self.quiet(lambda x: self.trial_raw(transport, shape, series, x, mix), r),
+            lambda r: self.quiet(lambda x: self.trial_relay(transport, shape, series, x, mix,
+                                                            linger=linger), r))
         flats = [m(0) for m in measures]
         for _ in range(self.args.repeat - 1):
             for k, m in enumerate(measures):
@@ -414,6 +432,32 @@ class Bench:
                 break
             guess = math.sqrt(lo * hi) if best else guess * 0.5
         return best
+
+    def timers(self, kind):
+        """The timer-heavy scenario for one type: (raw, relay, at_target).
+        Its trials last --timer-seconds, so that most windows are whole, and
+        linger past one window after the load so that the last window closes
+        on its timer."""
+        shape = ["-l", "20"]
+        self.seconds = self.args.timer_seconds
+        try:
+            raw, rel = self.scenario("udp", shape, TIMER_SERIES, mix=kind, linger=1.3)
+            at = self.quiet(lambda r: self.trial_relay("udp", shape, TIMER_SERIES, r, kind,
+                                                       linger=1.3), TIMER_TARGET_RATE)
+        finally:
+            self.seconds = self.args.seconds
+        return raw, rel, at
+
+
+def full_window_fwd(windows, rate):
+    """Forwarded per received line in the worst whole window: the bursts at
+    the fake SpectatorD but the first and the last (windows the load only
+    partly covered), each over the lines a window received at `rate`. None
+    without a whole window."""
+    inner = windows[1:-1]
+    if not inner or rate <= 0:
+        return None
+    return max(inner) / (rate * WINDOW_SECONDS)
 
 
 # ---------------------------------------------------------------------------
@@ -453,12 +497,18 @@ def main():
                     help="stop a search when fail/pass rates are this close (default 0.06)")
     ap.add_argument("--only", default="",
                     help="run only the scenarios whose name contains this, e.g. '1 line udp'; "
-                    "'counters' runs only the counters-only check")
+                    "'counters' runs only the counters-only check; 'timers' only the "
+                    "timer-heavy scenario, 'timers T' (t, D, d) one type of it")
+    ap.add_argument("--timer-seconds", type=float, default=5.0,
+                    help="length of one trial of the timer-heavy scenario, at most 30 "
+                    "(default 5: a few whole windows of 1 s)")
     ap.add_argument("--json", help="also write every result to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every trial")
     args = ap.parse_args()
     if not 0.5 <= args.seconds <= 30:
         ap.error("--seconds must be between 0.5 and 30")
+    if not 0.5 <= args.timer_seconds <= 30:
+        ap.error("--timer-seconds must be between 0.5 and 30")
     for exe in ("bench/blast", "bench/sink", "spectator-relay"):
         if not os.access(os.path.join(args.build, exe), os.X_OK):
             ap.error("%s/%s is missing: run `make build` first" % (args.build, exe))
@@ -497,13 +547,23 @@ def main():
             for transport in TRANSPORTS:
                 for series in SERIES:
                     name = "%s %s %dk" % (shape_name, transport, series // 1000)
-                    if args.only not in name or args.only == "counters":
+                    if args.only not in name or args.only in ("counters", "timers"):
                         continue
                     print("  %s ..." % name, file=sys.stderr, flush=True)
                     raw, rel = b.scenario(transport, shape, series)
                     results.append({"scenario": name, "shape": shape_name,
                                     "transport": transport, "series": series, "raw": raw,
                                     "relay": rel})
+        timers = []
+        for kind in TIMER_KINDS:
+            name = "timers %s udp %dk" % (kind, TIMER_SERIES // 1000)
+            default = kind in TIMER_DEFAULT_KINDS
+            if (args.only in ("", "timers") and default
+                    or args.only.startswith("timers ") and args.only in name):
+                print("  %s ..." % name, file=sys.stderr, flush=True)
+                raw, rel, at = b.timers(kind)
+                timers.append({"scenario": name, "kind": kind, "series": TIMER_SERIES,
+                               "raw": raw, "relay": rel, "at_target": at})
         counters = None
         if not args.only or args.only == "counters":
             print("  counters-only 10k series at 1M lines/s ...", file=sys.stderr, flush=True)
@@ -515,10 +575,11 @@ def main():
     finally:
         b.close()
 
-    report(results, counters, b, time.monotonic() - started)
+    report(results, timers, counters, b, time.monotonic() - started)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"scenarios": results, "counters_10k": counters}, f, indent=1)
+            json.dump({"scenarios": results, "timers": timers, "counters_10k": counters}, f,
+                      indent=1)
     return 0
 
 
@@ -534,7 +595,11 @@ def table(head, rows):
     return "\n".join([line(head), rule] + [line(r) for r in rows])
 
 
-def report(results, counters, b, elapsed):
+def fmt_fwd(x):
+    return "-" if x is None else "%.4f" % x
+
+
+def report(results, timers, counters, b, elapsed):
     head = ("scenario", "raw lines/s", "relay lines/s", "relay/raw", "relay us/1k lines",
             "fwd/recv", "relay peak RSS", "relay CPU busy", "raw us/1k lines")
     rows = []
@@ -556,11 +621,39 @@ def report(results, counters, b, elapsed):
     print("lines/s: highest rate with every line received and zero kernel drops (UDP: "
           "searched; unix: blocking sender, flat out).")
     print("relay us/1k lines: relay CPU (user+sys) per 1000 received lines at that rate.")
-    print("fwd/recv: lines forwarded upstream per line received (t/T/d/D lines, 17% of the "
-          "mix, pass through).")
+    print("fwd/recv: lines forwarded upstream per line received (t/T/d/D series forward their "
+          "statistics, or their samples when that is shorter).")
     print("relay CPU busy: relay CPU time / sending time; near 100% means the relay is the "
           "limit, well under it means the sender or the socket is.")
     print("raw us/1k lines: the same CPU figure for bench/sink, which only counts lines.")
+
+    if timers:
+        head = ("timer-heavy scenario", "raw lines/s", "relay lines/s", "relay/raw",
+                "relay us/1k lines", "fwd/recv", "fwd/recv window", "relay CPU busy",
+                "at 4M offered: sent/s", "recv/s", "lost", "fwd/recv", "fwd/recv window")
+        rows = []
+        for r in timers:
+            raw, rel, at = r["raw"], r["relay"], r["at_target"]
+            rows.append((r["scenario"],
+                         fmt_rate(raw["rate"]) if raw else "none",
+                         fmt_rate(rel["rate"]) if rel else "none",
+                         "%.2f" % (rel["rate"] / raw["rate"]) if raw and rel else "-",
+                         "%.0f" % rel["cpu_us_per_1k"] if rel else "-",
+                         fmt_fwd(rel["fwd_per_line"]) if rel else "-",
+                         fmt_fwd(rel["fwd_per_line_window"]) if rel else "-",
+                         "%.0f%%" % (100 * rel["busy"]) if rel else "-",
+                         fmt_rate(at["send_rate"]), fmt_rate(at["rate"]),
+                         "%d" % (at["drops"] + max(at["lost"], 0)),
+                         fmt_fwd(at["fwd_per_line"]), fmt_fwd(at["fwd_per_line_window"])))
+        print()
+        print(table(head, rows))
+        print()
+        print("One type alone, 20-line UDP datagrams, %d series of about 30 buckets, window "
+              "%.0f s, %.1f s per trial." % (TIMER_SERIES, WINDOW_SECONDS, b.args.timer_seconds))
+        print("fwd/recv: over the whole trial, windows the load only partly covered included; "
+              "fwd/recv window: the worst whole window.")
+        print("A window forwards about series x (4 + buckets) lines whatever the rate, so "
+              "fwd/recv falls as the rate rises.")
 
     # The issue's targets.
     def find(shape, transport):
@@ -575,6 +668,18 @@ def report(results, counters, b, elapsed):
                        % (r["series"], fmt_rate(rate))))
     for r in [r for r in results if r["transport"] == "unix"]:
         checks.append(ratio_check(r, 0.8, "relay >= 0.8x raw, unix"))
+    for r in timers:
+        at = r["at_target"]
+        lost = at["drops"] + max(at["lost"], 0)
+        fwd = at["fwd_per_line_window"]
+        # The sender must have kept up with the rate asked for, too.
+        ok = (at["ok"] and at["send_rate"] >= 0.97 * TIMER_TARGET_RATE and fwd is not None
+              and fwd <= TIMER_TARGET_FWD)
+        checks.append((ok, "%s: 4M lines/s offered, zero drops and <= 1%% forwarded: sent "
+                       "%s/s, received %s/s, lost %d, fwd/recv %s (worst whole window), %s "
+                       "(whole trial)"
+                       % (r["scenario"], fmt_rate(at["send_rate"]), fmt_rate(at["rate"]), lost,
+                          fmt_fwd(fwd), fmt_fwd(at["fwd_per_line"]))))
     if counters:
         windows = counters["windows"]
         worst = max(windows) if windows else 0

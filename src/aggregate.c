@@ -298,19 +298,28 @@ static bool grow_block(struct blocks *b, uint32_t *off, uint8_t *cls, size_t use
 }
 
 /* Counts one sample in bucket i. The buckets are few (a series' latencies
- * spread over a dozen or two): a binary search, and an insertion when the
- * bucket is new. Returns false, changing nothing, when there is no room. */
+ * spread over a dozen or a few dozen): a binary search, and an insertion when
+ * the bucket is new. Returns false, changing nothing, when there is no room.
+ *
+ * The search is branch-free (a conditional move per step, Khuong and Morin's
+ * lower bound): with samples spread over the buckets, each comparison of a
+ * branching search goes either way at random, and its mispredictions cost
+ * more than the rest of a T line's merge (bench/bench_core --profile T). */
 static bool count_bucket(struct agg_table *t, struct agg_dist *d, size_t i)
 {
 	uint64_t *b = d->buckets == BLOCKS_NONE ? NULL : blocks_at(&t->blocks, d->buckets);
-	size_t lo = 0, hi = d->nbuckets;
+	size_t lo = 0;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if ((b[mid] & BUCKET_MASK) < i)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (d->nbuckets > 0) {
+		/* The first index >= i lies in [base, base + n]. */
+		const uint64_t *base = b;
+		size_t n = d->nbuckets;
+		while (n > 1) {
+			size_t half = n / 2;
+			base = (base[half] & BUCKET_MASK) < i ? base + half : base;
+			n -= half;
+		}
+		lo = (size_t)(base - b) + ((base[0] & BUCKET_MASK) < i);
 	}
 	if (lo < d->nbuckets && (b[lo] & BUCKET_MASK) == i) {
 		b[lo] += BUCKET_ONE;
