@@ -34,6 +34,7 @@
 #include "aggregate.h"
 #include "encode.h"
 #include "protocol.h"
+#include "top.h"
 
 #define MAX_DGRAM 61440
 #define ROUNDS 5
@@ -548,6 +549,66 @@ static void t_series(void)
 	ctx_free(c);
 }
 
+/* ------------------------------------------------------------------------
+ * 4. What top's sketch adds to a line forwarded as it came
+ * ------------------------------------------------------------------------ */
+
+#define SKETCH_LINES 4000000
+#define SKETCH_IDS_MAX 1000
+
+/* ns per X line: packed (what the window pays for it anyway), and with
+ * the sketch counting it too; ids are taken round robin. */
+static double sketch_pass(struct ctx *c, struct top_sketch *k, const struct sample *x,
+			  size_t nids, bool sketch)
+{
+	top_sketch_clear(k);
+	packer_reset(&c->pk);
+	double t0 = now_ns();
+	for (size_t i = 0; i < SKETCH_LINES; i++) {
+		const struct sample *s = &x[i % nids];
+		if (!packer_add_sample(&c->pk, s)) {
+			packer_reset(&c->pk);
+			packer_add_sample(&c->pk, s);
+		}
+		if (sketch)
+			top_sketch_add(k, 'X', s->id, s->id_len, 0);
+	}
+	return (now_ns() - t0) / SKETCH_LINES;
+}
+
+static void sketch_cost(void)
+{
+	static const size_t nids[] = { 1, 10, 64, 100, 1000 };
+	static char ids[SKETCH_IDS_MAX][96];
+	static struct sample x[SKETCH_IDS_MAX];
+	struct top_sketch *k = malloc(sizeof(*k));
+	struct ctx *c = ctx_new();
+
+	if (!k)
+		abort();
+	for (size_t i = 0; i < SKETCH_IDS_MAX; i++) {
+		int n = sprintf(ids[i], "server.queueDepth,instance=i-%06zu,nf.app=shop", i);
+		x[i] = (struct sample){ .type = METER_SAMPLED, .id = ids[i], .id_len = (uint32_t)n,
+					.name_len = 17, .has_extra = true, .extra = 1700000000000,
+					.num = "3", .num_len = 1, .v.d = 3 };
+	}
+	printf("\n4. top's sketch: X lines, %d per run, ids round robin, best of %d runs\n\n",
+	       SKETCH_LINES, ROUNDS);
+	printf("ids      packed  +sketch   sketch  +sketch/\n");
+	printf("        ns/line  ns/line  ns/line    packed\n");
+	for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
+		double base = 1e30, with = 1e30;
+		for (int r = 0; r < ROUNDS; r++) {
+			base = fmin(base, sketch_pass(c, k, x, nids[i], false));
+			with = fmin(with, sketch_pass(c, k, x, nids[i], true));
+		}
+		printf("%-6zu %9.1f %8.1f %8.1f %9.2f\n", nids[i], base, with, with - base,
+		       with / base);
+	}
+	ctx_free(c);
+	free(k);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[1], "--profile") == 0 && strlen(argv[2]) == 1 &&
@@ -564,5 +625,6 @@ int main(int argc, char **argv)
 	by_type(nlines, 1000);
 	by_type(nlines, 100000);
 	t_series();
+	sketch_cost();
 	return 0;
 }
