@@ -35,6 +35,7 @@
 #include "encode.h"
 #include "protocol.h"
 #include "top.h"
+#include "xorshift.h"
 
 #define MAX_DGRAM 61440
 #define ROUNDS 5
@@ -50,10 +51,7 @@ static uint64_t rng = 0x853c49e6748fea9bull;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 /* Uniform in [0, 1). */

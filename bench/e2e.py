@@ -54,6 +54,11 @@ import sys
 import tempfile
 import time
 
+# The harnesses' one way to wait (tests/waiting.py); its timeout raises
+# AssertionError, which main reports like a BenchError.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from waiting import wait_until  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SHAPES = [
@@ -105,18 +110,6 @@ def pinned(core):
                 pass  # no autogroups: the process's own niceness is what counts
             os.setpriority(os.PRIO_PROCESS, 0, NICE)
     return setup
-
-
-def wait_until(predicate, timeout, interval=0.01, what="condition"):
-    """Polls predicate() until it returns a truthy value, or raises."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError("timed out waiting for " + what)
-        time.sleep(interval)
 
 
 def stop(proc, timeout=15.0):
@@ -224,8 +217,8 @@ class Relay:
                                      preexec_fn=pinned(core))
         try:
             wait_until(lambda: self.proc.poll() is not None or "event=ready" in self.text(),
-                       10, what="the relay to be ready")
-        except BenchError:
+                       10, message="the relay to be ready")
+        except AssertionError:
             stop(self.proc)
         if self.proc.poll() is not None:
             self.log.close()
@@ -294,7 +287,7 @@ class Bench:
         """Waits until the reader's UDP queue is empty; returns its drops."""
         if transport != "udp":
             return 0
-        wait_until(lambda: udp_socket_state(port)[0] == 0, 30, what="the reader to drain")
+        wait_until(lambda: udp_socket_state(port)[0] == 0, 30, message="the reader to drain")
         return udp_socket_state(port)[1]
 
     def trial_raw(self, transport, shape, series, rate, mix="mix"):
@@ -707,6 +700,6 @@ def ratio_check(r, want, text):
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BenchError as e:
+    except (BenchError, AssertionError) as e:
         print("bench-e2e: " + str(e), file=sys.stderr)
         sys.exit(1)

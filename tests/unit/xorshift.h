@@ -1,5 +1,5 @@
-/* xorshift.h - the unit tests' pseudo-random numbers: Marsaglia's xorshift64
- * (shifts 13, 7, 17). Each test keeps its own state with a fixed non-zero
+/* xorshift.h - the pseudo-random numbers of the unit tests and bench_core:
+ * Marsaglia's xorshift64 (shifts 13, 7, 17). Each test keeps its own state with a fixed non-zero
  * seed, so that a failure repeats exactly. Not for anything that needs good
  * randomness: only to spread inputs. */
 #ifndef RELAY_TEST_XORSHIFT_H
