@@ -1,7 +1,7 @@
 /* xorshift.h - the pseudo-random numbers of the unit tests and bench_core:
- * Marsaglia's xorshift64 (shifts 13, 7, 17). Each test keeps its own state with a fixed non-zero
- * seed, so that a failure repeats exactly. Not for anything that needs good
- * randomness: only to spread inputs. */
+ * Marsaglia's xorshift64 (shifts 13, 7, 17). Each test keeps its own state
+ * with a fixed non-zero seed, so that a failure repeats exactly. Not for
+ * anything that needs good randomness: only to spread inputs. */
 #ifndef RELAY_TEST_XORSHIFT_H
 #define RELAY_TEST_XORSHIFT_H
 
