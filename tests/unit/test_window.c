@@ -336,6 +336,47 @@ START_TEST(flush_deferred_while_the_peer_is_full)
 }
 END_TEST
 
+/* A gauge whose earlier TTL cannot share a line with its new value sends
+ * the series as it stood first, as a line of its own. While the last window
+ * is undelivered, that line must wait for it: SpectatorD keeps the TTL it
+ * reads last, and the last window's TTL is the older one. */
+START_TEST(split_gauge_waits_for_the_undelivered_window)
+{
+	char id[977], a[1024], b[1024], c[1024], want[4096] = "";
+
+	/* 976 bytes of id: "g,120:" and this value make 1002 bytes, over
+	 * max_datagram (1000); "g:" and it make 998. */
+	memset(id, 'i', 976);
+	id[976] = '\0';
+	snprintf(a, sizeof(a), "g,60:%s:1", id);
+	snprintf(b, sizeof(b), "g,120:%s:2", id);
+	snprintf(c, sizeof(c), "g:%s:0.30000000000000004", id);
+	record_ok(a);
+	unbind_peer();
+	ck_assert(window_flush(&win)); /* a's window closes; it cannot go */
+	record_ok(b);
+	record_ok(c); /* b goes alone, c starts the series again */
+	ck_assert(!window_flush(&win));
+	ck_assert_uint_eq(stats.windows_deferred, 1);
+	bind_peer();
+	ck_assert(window_flush(&win));
+	/* What arrived, with the id written as ID, to be readable. */
+	const char *got = received();
+	size_t n = 0;
+	for (const char *p = got; *p; p++) {
+		if (strncmp(p, id, 976) == 0) {
+			n += (size_t)snprintf(want + n, sizeof(want) - n, "ID");
+			p += 975;
+		} else if (n + 1 < sizeof(want)) {
+			want[n++] = *p;
+			want[n] = '\0';
+		}
+	}
+	ck_assert_str_eq(want, "g,60:ID:1\n|g,120:ID:2\n|g:ID:0.30000000000000004\n");
+	ck_assert_uint_eq(stats.dropped_upstream, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Reload: merge_timers, max_datagram, window
  * ------------------------------------------------------------------------ */
@@ -495,6 +536,7 @@ int main(void)
 	tcase_add_test(tc, flush_swaps_in_an_empty_table);
 	tcase_add_test(tc, flush_deferred_while_the_last_window_is_undelivered);
 	tcase_add_test(tc, flush_deferred_while_the_peer_is_full);
+	tcase_add_test(tc, split_gauge_waits_for_the_undelivered_window);
 	tcase_add_test(tc, reconfigure_merge_timers);
 	tcase_add_test(tc, reconfigure_max_datagram);
 	tcase_add_test(tc, line_too_long_after_a_shrink_is_dropped_once);
